@@ -1,0 +1,422 @@
+//! Zero-copy reader and validator for `.mote` artefacts.
+//!
+//! Validation happens once, in [`Model::from_bytes`]; the accessors afterwards decode fixed
+//! records on demand and never index out of bounds (reads past the end yield zeros, which
+//! validation has already ruled out).
+
+use crate::{
+    DType, FormatError, Location, OpCode, ALIGN, HEADER_BYTES, MAGIC, MAX_RANK, NO_TENSOR,
+    OP_RECORD_BYTES, TENSOR_RECORD_BYTES, VERSION,
+};
+
+fn u16_at(bytes: &[u8], at: usize) -> u16 {
+    match bytes.get(at..at + 2) {
+        Some(b) => u16::from_le_bytes([b[0], b[1]]),
+        None => 0,
+    }
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    match bytes.get(at..at + 4) {
+        Some(b) => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+        None => 0,
+    }
+}
+
+/// Byte ranges of the sections, read from the header.
+#[derive(Debug, Clone, Copy)]
+struct Header {
+    file_bytes: usize,
+    arena_bytes: usize,
+    tensor_count: usize,
+    tensors_offset: usize,
+    op_count: usize,
+    ops_offset: usize,
+    index_count: usize,
+    index_offset: usize,
+    params_bytes: usize,
+    params_offset: usize,
+    const_bytes: usize,
+    const_offset: usize,
+    input_count: usize,
+    inputs_index: usize,
+    output_count: usize,
+    outputs_index: usize,
+}
+
+impl Header {
+    fn parse(bytes: &[u8]) -> Result<Self, FormatError> {
+        if bytes.len() < HEADER_BYTES {
+            return Err(FormatError::Truncated { needed: HEADER_BYTES, got: bytes.len() });
+        }
+        if bytes[0..4] != MAGIC {
+            return Err(FormatError::BadMagic);
+        }
+        let version = u16_at(bytes, 4);
+        if version != VERSION {
+            return Err(FormatError::UnsupportedVersion(version));
+        }
+        if u16_at(bytes, 6) as usize != HEADER_BYTES {
+            return Err(FormatError::BadSection("header"));
+        }
+        let f = |at| u32_at(bytes, at) as usize;
+        Ok(Header {
+            file_bytes: f(8),
+            arena_bytes: f(16),
+            tensor_count: f(20),
+            tensors_offset: f(24),
+            op_count: f(28),
+            ops_offset: f(32),
+            index_count: f(36),
+            index_offset: f(40),
+            params_bytes: f(44),
+            params_offset: f(48),
+            const_bytes: f(52),
+            const_offset: f(56),
+            input_count: f(60),
+            inputs_index: f(64),
+            output_count: f(68),
+            outputs_index: f(72),
+        })
+    }
+}
+
+/// A validated `.mote` artefact, borrowed from its bytes (typically in flash).
+#[derive(Debug, Clone, Copy)]
+pub struct Model<'a> {
+    bytes: &'a [u8],
+    header: Header,
+}
+
+/// One tensor's description.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TensorInfo {
+    pub dtype: DType,
+    pub rank: usize,
+    /// Dimensions; entries at and beyond `rank` are 1.
+    pub dims: [usize; MAX_RANK],
+    pub location: Location,
+    /// Byte offset in the arena or in the constant pool.
+    pub offset: usize,
+    /// Size in bytes (elements × dtype size).
+    pub byte_len: usize,
+    /// Quantization scale (per-tensor; 0 when not quantized).
+    pub scale: f32,
+    pub zero_point: i32,
+}
+
+impl TensorInfo {
+    /// The dimensions that are used.
+    pub fn shape(&self) -> &[usize] {
+        &self.dims[..self.rank]
+    }
+
+    /// Number of elements.
+    pub fn elements(&self) -> usize {
+        self.byte_len / self.dtype.size()
+    }
+
+    /// The shape right-aligned into four dimensions, leading dimensions 1 (NHWC for rank 4).
+    pub fn dims4(&self) -> [usize; 4] {
+        let mut out = [1usize; 4];
+        let r = self.rank.min(4);
+        out[4 - r..].copy_from_slice(&self.dims[..r]);
+        out
+    }
+}
+
+/// A list of tensor indices (`u16`, [`NO_TENSOR`] for an omitted optional input).
+#[derive(Debug, Clone, Copy)]
+pub struct IndexList<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> IndexList<'a> {
+    pub fn len(&self) -> usize {
+        self.bytes.len() / 2
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// Index of entry `i`, or `None` when `i` is out of range or the entry is omitted.
+    pub fn get(&self, i: usize) -> Option<usize> {
+        if i >= self.len() {
+            return None;
+        }
+        match u16_at(self.bytes, i * 2) {
+            NO_TENSOR => None,
+            v => Some(v as usize),
+        }
+    }
+
+    /// Every entry, omitted ones as `None`.
+    pub fn iter(&self) -> impl Iterator<Item = Option<usize>> + 'a {
+        self.bytes.chunks_exact(2).map(|c| match u16::from_le_bytes([c[0], c[1]]) {
+            NO_TENSOR => None,
+            v => Some(v as usize),
+        })
+    }
+}
+
+/// One operator: its code, its tensors and its encoded parameters.
+#[derive(Debug, Clone, Copy)]
+pub struct OpInfo<'a> {
+    pub opcode: OpCode,
+    pub inputs: IndexList<'a>,
+    pub outputs: IndexList<'a>,
+    pub params: &'a [u8],
+}
+
+impl<'a> OpInfo<'a> {
+    /// Decodes the parameters as `P`; `None` if their length does not match.
+    pub fn params<P: crate::Params>(&self) -> Option<P> {
+        P::decode(self.params)
+    }
+}
+
+fn section(bytes_len: usize, offset: usize, len: usize, name: &'static str) -> Result<(), FormatError> {
+    match offset.checked_add(len) {
+        Some(end) if end <= bytes_len && offset >= HEADER_BYTES => Ok(()),
+        _ => Err(FormatError::BadSection(name)),
+    }
+}
+
+impl<'a> Model<'a> {
+    /// Checks `bytes` completely and returns the model. Nothing is read before it is checked.
+    pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, FormatError> {
+        let header = Header::parse(bytes)?;
+        if bytes.len() < header.file_bytes {
+            return Err(FormatError::Truncated { needed: header.file_bytes, got: bytes.len() });
+        }
+        if bytes.len() > header.file_bytes || header.file_bytes < HEADER_BYTES {
+            return Err(FormatError::BadSection("file length"));
+        }
+        if (bytes.as_ptr() as usize) % 4 != 0 {
+            return Err(FormatError::Misaligned);
+        }
+        let stored = u32_at(bytes, 12);
+        let computed = crc32fast::hash(&bytes[16..]);
+        if stored != computed {
+            return Err(FormatError::ChecksumMismatch { stored, computed });
+        }
+        Self::validate_structure(bytes, header)
+    }
+
+    /// Like [`Model::from_bytes`] but without the checksum; for tools that exercise the
+    /// structural checks on deliberately corrupted files (fuzzing).
+    pub fn from_bytes_unchecksummed(bytes: &'a [u8]) -> Result<Self, FormatError> {
+        let header = Header::parse(bytes)?;
+        if bytes.len() != header.file_bytes {
+            return Err(FormatError::Truncated { needed: header.file_bytes, got: bytes.len() });
+        }
+        if (bytes.as_ptr() as usize) % 4 != 0 {
+            return Err(FormatError::Misaligned);
+        }
+        Self::validate_structure(bytes, header)
+    }
+
+    fn validate_structure(bytes: &'a [u8], header: Header) -> Result<Self, FormatError> {
+        let n = bytes.len();
+        let h = &header;
+        let table = |count: usize, size: usize, name| count.checked_mul(size).ok_or(FormatError::BadSection(name));
+        section(n, h.tensors_offset, table(h.tensor_count, TENSOR_RECORD_BYTES, "tensors")?, "tensors")?;
+        section(n, h.ops_offset, table(h.op_count, OP_RECORD_BYTES, "operators")?, "operators")?;
+        section(n, h.index_offset, table(h.index_count, 2, "indices")?, "indices")?;
+        section(n, h.params_offset, h.params_bytes, "params")?;
+        section(n, h.const_offset, h.const_bytes, "constants")?;
+        if h.const_offset % ALIGN != 0 {
+            return Err(FormatError::BadSection("constants"));
+        }
+        if h.tensor_count >= NO_TENSOR as usize {
+            return Err(FormatError::BadSection("tensors"));
+        }
+        let model = Model { bytes, header };
+        for t in 0..h.tensor_count {
+            model.validate_tensor(t)?;
+        }
+        for o in 0..h.op_count {
+            model.validate_op(o)?;
+        }
+        for (count, start) in [(h.input_count, h.inputs_index), (h.output_count, h.outputs_index)] {
+            let list = model.index_list(start, count).ok_or(FormatError::BadSection("graph inputs/outputs"))?;
+            for (i, idx) in list.iter().enumerate() {
+                match idx.and_then(|t| model.tensor(t)) {
+                    Some(t) if t.location == Location::Arena => {}
+                    _ => return Err(FormatError::BadGraphIo { index: i }),
+                }
+            }
+        }
+        Ok(model)
+    }
+
+    fn validate_tensor(&self, t: usize) -> Result<(), FormatError> {
+        let rec = self.tensor_record(t);
+        let bad = |what| FormatError::BadTensor { tensor: t, what };
+        let dtype = DType::from_u8(rec[0]).ok_or(bad("dtype"))?;
+        let rank = rec[1] as usize;
+        if rank > MAX_RANK {
+            return Err(bad("rank"));
+        }
+        let location = Location::from_u8(rec[2]).ok_or(bad("location"))?;
+        let mut elements: usize = 1;
+        for d in 0..MAX_RANK {
+            let dim = u32_at(rec, 4 + d * 4) as usize;
+            if d < rank {
+                elements = elements.checked_mul(dim).ok_or(bad("dims"))?;
+            } else if dim != 1 {
+                return Err(bad("dims"));
+            }
+        }
+        let byte_len = elements.checked_mul(dtype.size()).ok_or(bad("dims"))?;
+        let offset = u32_at(rec, 20) as usize;
+        let limit = match location {
+            Location::Arena => self.header.arena_bytes,
+            Location::Const => self.header.const_bytes,
+        };
+        match offset.checked_add(byte_len) {
+            Some(end) if end <= limit => {}
+            _ => return Err(bad("offset")),
+        }
+        if offset % dtype.size() != 0 {
+            return Err(bad("alignment"));
+        }
+        Ok(())
+    }
+
+    fn validate_op(&self, o: usize) -> Result<(), FormatError> {
+        let rec = self.op_record(o);
+        let bad = |what| FormatError::BadOp { op: o, what };
+        OpCode::from_u16(u16_at(rec, 0)).ok_or(bad("opcode"))?;
+        let n_in = rec[2] as usize;
+        let n_out = rec[3] as usize;
+        let start = u32_at(rec, 4) as usize;
+        let inputs = self.index_list(start, n_in).ok_or(bad("input list"))?;
+        let outputs = self.index_list(start + n_in, n_out).ok_or(bad("output list"))?;
+        for idx in inputs.bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])) {
+            if idx != NO_TENSOR && idx as usize >= self.header.tensor_count {
+                return Err(bad("input tensor index"));
+            }
+        }
+        for idx in outputs.iter() {
+            match idx.and_then(|t| self.tensor(t)) {
+                Some(t) if t.location == Location::Arena => {}
+                _ => return Err(bad("output tensor index")),
+            }
+        }
+        let p_off = u32_at(rec, 8) as usize;
+        let p_len = u32_at(rec, 12) as usize;
+        match p_off.checked_add(p_len) {
+            Some(end) if end <= self.header.params_bytes && p_off % 4 == 0 && p_len % 4 == 0 => Ok(()),
+            _ => Err(bad("params range")),
+        }
+    }
+
+    fn tensor_record(&self, t: usize) -> &'a [u8] {
+        let at = self.header.tensors_offset + t * TENSOR_RECORD_BYTES;
+        self.bytes.get(at..at + TENSOR_RECORD_BYTES).unwrap_or(&[0; TENSOR_RECORD_BYTES])
+    }
+
+    fn op_record(&self, o: usize) -> &'a [u8] {
+        let at = self.header.ops_offset + o * OP_RECORD_BYTES;
+        self.bytes.get(at..at + OP_RECORD_BYTES).unwrap_or(&[0; OP_RECORD_BYTES])
+    }
+
+    fn index_list(&self, start: usize, count: usize) -> Option<IndexList<'a>> {
+        let end = start.checked_add(count)?;
+        if end > self.header.index_count {
+            return None;
+        }
+        let at = self.header.index_offset;
+        Some(IndexList { bytes: self.bytes.get(at + start * 2..at + end * 2)? })
+    }
+
+    /// The whole artefact.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// Arena bytes this model needs (activations and scratch).
+    pub fn arena_bytes(&self) -> usize {
+        self.header.arena_bytes
+    }
+
+    /// Bytes of the constant pool (weights and other constants).
+    pub fn const_bytes(&self) -> usize {
+        self.header.const_bytes
+    }
+
+    pub fn tensor_count(&self) -> usize {
+        self.header.tensor_count
+    }
+
+    pub fn op_count(&self) -> usize {
+        self.header.op_count
+    }
+
+    /// Tensor `t`, or `None` if out of range.
+    pub fn tensor(&self, t: usize) -> Option<TensorInfo> {
+        if t >= self.header.tensor_count {
+            return None;
+        }
+        let rec = self.tensor_record(t);
+        let dtype = DType::from_u8(rec[0])?;
+        let rank = (rec[1] as usize).min(MAX_RANK);
+        let mut dims = [1usize; MAX_RANK];
+        for (d, dim) in dims.iter_mut().enumerate().take(rank) {
+            *dim = u32_at(rec, 4 + d * 4) as usize;
+        }
+        let elements: usize = dims.iter().product();
+        Some(TensorInfo {
+            dtype,
+            rank,
+            dims,
+            location: Location::from_u8(rec[2])?,
+            offset: u32_at(rec, 20) as usize,
+            byte_len: elements * dtype.size(),
+            scale: f32::from_bits(u32_at(rec, 24)),
+            zero_point: u32_at(rec, 28) as i32,
+        })
+    }
+
+    /// Operator `o`, or `None` if out of range.
+    pub fn op(&self, o: usize) -> Option<OpInfo<'a>> {
+        if o >= self.header.op_count {
+            return None;
+        }
+        let rec = self.op_record(o);
+        let n_in = rec[2] as usize;
+        let n_out = rec[3] as usize;
+        let start = u32_at(rec, 4) as usize;
+        let p_off = self.header.params_offset + u32_at(rec, 8) as usize;
+        let p_len = u32_at(rec, 12) as usize;
+        Some(OpInfo {
+            opcode: OpCode::from_u16(u16_at(rec, 0))?,
+            inputs: self.index_list(start, n_in)?,
+            outputs: self.index_list(start + n_in, n_out)?,
+            params: self.bytes.get(p_off..p_off + p_len)?,
+        })
+    }
+
+    /// The graph's input tensors, in order.
+    pub fn inputs(&self) -> IndexList<'a> {
+        self.index_list(self.header.inputs_index, self.header.input_count)
+            .unwrap_or(IndexList { bytes: &[] })
+    }
+
+    /// The graph's output tensors, in order.
+    pub fn outputs(&self) -> IndexList<'a> {
+        self.index_list(self.header.outputs_index, self.header.output_count)
+            .unwrap_or(IndexList { bytes: &[] })
+    }
+
+    /// The bytes of a constant tensor (empty for arena tensors).
+    pub fn const_data(&self, t: &TensorInfo) -> &'a [u8] {
+        if t.location != Location::Const {
+            return &[];
+        }
+        let at = self.header.const_offset + t.offset;
+        self.bytes.get(at..at + t.byte_len).unwrap_or(&[])
+    }
+}
