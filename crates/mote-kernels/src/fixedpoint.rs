@@ -54,9 +54,9 @@ mod tests {
         assert_eq!(saturating_rounding_doubling_high_mul(1 << 30, 1 << 30), 1 << 29);
         assert_eq!(saturating_rounding_doubling_high_mul(i32::MIN, i32::MIN), i32::MAX);
         assert_eq!(saturating_rounding_doubling_high_mul(-(1 << 30), 1 << 30), -(1 << 29));
-        // 3 * 0.5 = 1.5 rounds away from zero to 2; -3 * 0.5 → -2.
+        // 3 * 0.5 = 1.5 rounds up to 2; gemmlowp rounds -1.5 to -1 (its nudge is 1 - 2^30).
         assert_eq!(saturating_rounding_doubling_high_mul(3, 1 << 30), 2);
-        assert_eq!(saturating_rounding_doubling_high_mul(-3, 1 << 30), -2);
+        assert_eq!(saturating_rounding_doubling_high_mul(-3, 1 << 30), -1);
     }
 
     #[test]
