@@ -10,3 +10,13 @@
 #![forbid(unsafe_code)]
 
 pub mod fixedpoint;
+pub mod conv2d;
+pub mod depthwise_conv2d;
+pub mod fully_connected;
+pub mod pool2d;
+pub mod add;
+pub mod softmax;
+pub mod quantize;
+
+/// A 4-D shape, NHWC for activations (`[out_c, kh, kw, in_c]` for CONV_2D filters).
+pub type Shape4 = [usize; 4];
