@@ -61,6 +61,11 @@ impl ModelBuilder {
         offset
     }
 
+    /// Bytes in the constant pool so far.
+    pub fn const_bytes(&self) -> usize {
+        self.consts.len()
+    }
+
     /// Adds a tensor and returns its index.
     pub fn add_tensor(&mut self, tensor: TensorRecord) -> usize {
         self.tensors.push(tensor);

@@ -1,0 +1,477 @@
+//! Lowering a graph to a `.mote` artefact: memory plan, per-operator integer parameters,
+//! constant pool.
+
+use std::collections::HashMap;
+
+use mote_format::params::{
+    AddParams, Conv2dParams, DepthwiseConv2dParams, DequantizeParams, FullyConnectedParams, Pool2dParams,
+    QuantizeParams, SoftmaxParams,
+};
+use mote_format::{Location, ModelBuilder, OpCode, TensorRecord, ALIGN};
+use mote_ir::{Activation, DType, Graph, Op, Tensor, TensorId};
+
+use crate::planner::{self, Buffer};
+use crate::quant::{activation_range_f32, activation_range_int8, add_quant, quantize_multiplier, softmax_quant};
+use crate::{CompileError, Compiled};
+
+/// Compiles `graph` into a `.mote` artefact and a report.
+pub fn compile(graph: &Graph) -> Result<Compiled, CompileError> {
+    graph.check()?;
+    let mut lowering = Lowering::new(graph)?;
+    for n in 0..graph.nodes.len() {
+        lowering.lower_node(n)?;
+    }
+    let b = &mut lowering.builder;
+    b.inputs = graph.inputs.iter().map(|t| lowering.arena_index[t]).collect();
+    b.outputs = graph.outputs.iter().map(|t| lowering.arena_index[t]).collect();
+    let bytes = b.finish()?;
+    let mut report = crate::describe(&bytes)?;
+    for (io, &t) in report.inputs.iter_mut().zip(&graph.inputs).chain(report.outputs.iter_mut().zip(&graph.outputs)) {
+        io.name = graph.tensors[t].name.clone();
+    }
+    Ok(Compiled { bytes, report })
+}
+
+struct Lowering<'g> {
+    graph: &'g Graph,
+    builder: ModelBuilder,
+    /// Format tensor index of each activation.
+    arena_index: HashMap<TensorId, usize>,
+    /// Format tensor index of each constant already in the pool.
+    const_index: HashMap<TensorId, usize>,
+}
+
+fn format_dtype(t: &Tensor, id: TensorId) -> Result<mote_format::DType, CompileError> {
+    match t.dtype {
+        DType::Int8 => Ok(mote_format::DType::Int8),
+        DType::Int32 => Ok(mote_format::DType::Int32),
+        DType::Float32 => Ok(mote_format::DType::Float32),
+        other => Err(CompileError::Tensor {
+            tensor: id,
+            name: t.name.clone(),
+            message: format!("{other} tensors are not supported (int8, int32 and float32 are)"),
+        }),
+    }
+}
+
+fn per_tensor_quant(t: &Tensor) -> (f32, i32) {
+    t.quant
+        .as_ref()
+        .filter(|q| q.is_per_tensor())
+        .map_or((0.0, 0), |q| (q.scale[0], q.zero_point[0] as i32))
+}
+
+/// Top/left padding as TFLite computes it: half the total, the odd pixel going bottom/right.
+fn padding(input: usize, filter: usize, stride: usize, dilation: usize, output: usize) -> i32 {
+    let effective = (filter - 1) * dilation + 1;
+    let total = ((output.max(1) - 1) * stride + effective) as i64 - input as i64;
+    (total.max(0) / 2) as i32
+}
+
+fn find(group: &mut [usize], mut t: usize) -> usize {
+    while group[t] != t {
+        group[t] = group[group[t]];
+        t = group[t];
+    }
+    t
+}
+
+impl<'g> Lowering<'g> {
+    /// Finds the activations, gives RESHAPE outputs their input's buffer, and plans the arena.
+    fn new(graph: &'g Graph) -> Result<Self, CompileError> {
+        let n_tensors = graph.tensors.len();
+        let is_activation = |t: TensorId| graph.tensors[t].data.is_none();
+        let mut used = vec![false; n_tensors];
+        for node in &graph.nodes {
+            for t in node.inputs.iter().flatten().chain(&node.outputs) {
+                used[*t] = true;
+            }
+        }
+        for &t in graph.inputs.iter().chain(&graph.outputs) {
+            used[t] = true;
+            if !is_activation(t) {
+                let tensor = &graph.tensors[t];
+                return Err(CompileError::Tensor {
+                    tensor: t,
+                    name: tensor.name.clone(),
+                    message: "a graph input or output is a constant".into(),
+                });
+            }
+        }
+        let mut group: Vec<usize> = (0..n_tensors).collect();
+        for node in &graph.nodes {
+            if let (Op::Reshape, Some(Some(x))) = (&node.op, node.inputs.first()) {
+                if is_activation(*x) {
+                    let root = find(&mut group, *x);
+                    group[node.outputs[0]] = root;
+                }
+            }
+        }
+        // Lifetimes per buffer group, in node indices.
+        let last_node = graph.nodes.len().saturating_sub(1);
+        let mut span: HashMap<usize, (usize, usize, usize)> = HashMap::new(); // root → (first, last, size)
+        let mut touch = |group: &mut Vec<usize>, t: TensorId, n: usize| {
+            let root = find(group, t);
+            let size = graph.tensors[t].byte_len();
+            let e = span.entry(root).or_insert((n, n, size));
+            e.0 = e.0.min(n);
+            e.1 = e.1.max(n);
+            e.2 = e.2.max(size);
+        };
+        for &t in &graph.inputs {
+            touch(&mut group, t, 0);
+        }
+        for (n, node) in graph.nodes.iter().enumerate() {
+            for &t in node.inputs.iter().flatten().chain(&node.outputs) {
+                if is_activation(t) {
+                    touch(&mut group, t, n);
+                }
+            }
+        }
+        for &t in &graph.outputs {
+            touch(&mut group, t, last_node);
+        }
+        let mut roots: Vec<usize> = span.keys().copied().collect();
+        roots.sort_unstable();
+        let buffers: Vec<Buffer> = roots
+            .iter()
+            .map(|r| {
+                let (first_use, last_use, size) = span[r];
+                Buffer { size, first_use, last_use }
+            })
+            .collect();
+        let plan = planner::plan(&buffers, ALIGN);
+        let root_offset: HashMap<usize, usize> = roots.iter().zip(&plan.offsets).map(|(&r, &o)| (r, o)).collect();
+
+        let mut builder = ModelBuilder::new();
+        builder.arena_bytes = plan.arena_bytes;
+        let mut arena_index = HashMap::new();
+        for t in 0..n_tensors {
+            if !used[t] || !is_activation(t) {
+                continue;
+            }
+            let tensor = &graph.tensors[t];
+            let (scale, zero_point) = per_tensor_quant(tensor);
+            let record = TensorRecord {
+                dtype: format_dtype(tensor, t)?,
+                shape: tensor.shape.clone(),
+                location: Location::Arena,
+                offset: root_offset[&find(&mut group, t)],
+                scale,
+                zero_point,
+            };
+            if record.shape.len() > mote_format::MAX_RANK {
+                return Err(CompileError::Tensor {
+                    tensor: t,
+                    name: tensor.name.clone(),
+                    message: format!("has {} dimensions; mote supports up to 4", record.shape.len()),
+                });
+            }
+            arena_index.insert(t, builder.add_tensor(record));
+        }
+        Ok(Lowering { graph, builder, arena_index, const_index: HashMap::new() })
+    }
+
+    fn unsupported(&self, n: usize, message: impl Into<String>) -> CompileError {
+        CompileError::Unsupported { node: n, op: self.graph.nodes[n].op.name(), message: message.into() }
+    }
+
+    /// Format index of tensor `t`: its arena record, or its constant (added on first use).
+    fn tensor(&mut self, t: TensorId) -> Result<usize, CompileError> {
+        if let Some(&i) = self.arena_index.get(&t).or_else(|| self.const_index.get(&t)) {
+            return Ok(i);
+        }
+        let tensor = &self.graph.tensors[t];
+        let data = tensor.data.as_deref().unwrap_or(&[]);
+        let (scale, zero_point) = per_tensor_quant(tensor);
+        let record = TensorRecord {
+            dtype: format_dtype(tensor, t)?,
+            shape: if tensor.shape.len() <= mote_format::MAX_RANK { tensor.shape.clone() } else { vec![tensor.elements()] },
+            location: Location::Const,
+            offset: self.builder.add_const(data),
+            scale,
+            zero_point,
+        };
+        let i = self.builder.add_tensor(record);
+        self.const_index.insert(t, i);
+        Ok(i)
+    }
+
+    /// Adds a constant int32 vector (per-channel multipliers or shifts).
+    fn int32_table(&mut self, values: &[i32]) -> usize {
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let offset = self.builder.add_const(&bytes);
+        self.builder.add_tensor(TensorRecord {
+            dtype: mote_format::DType::Int32,
+            shape: vec![values.len()],
+            location: Location::Const,
+            offset,
+            scale: 0.0,
+            zero_point: 0,
+        })
+    }
+
+    /// Requires that input `i` of node `n` is a constant, and returns it.
+    fn const_input(&self, n: usize, i: usize, role: &str) -> Result<Option<&'g Tensor>, CompileError> {
+        match self.graph.nodes[n].inputs.get(i).copied().flatten() {
+            None => Ok(None),
+            Some(t) if self.graph.tensors[t].is_const() => Ok(Some(&self.graph.tensors[t])),
+            Some(t) => Err(self.unsupported(n, format!("{role} `{}` must be a constant", self.graph.tensors[t].name))),
+        }
+    }
+
+    /// Per-output-channel requantization tables for int8 CONV/DEPTHWISE/FC: the real
+    /// multiplier input_scale × filter_scale[c] / output_scale, in double precision as TFLite.
+    fn requant_tables(&mut self, n: usize, filter: &Tensor, channels: usize, per_channel_allowed: bool) -> Result<(usize, usize), CompileError> {
+        let node = &self.graph.nodes[n];
+        let (sx, _) = per_tensor_quant(&self.graph.tensors[node.inputs[0].unwrap_or(0)]);
+        let (so, _) = per_tensor_quant(&self.graph.tensors[node.outputs[0]]);
+        let fq = filter
+            .quant
+            .as_ref()
+            .ok_or_else(|| self.unsupported(n, format!("filter `{}` has no quantization", filter.name)))?;
+        if fq.scale.len() != 1 && (fq.scale.len() != channels || !per_channel_allowed) {
+            return Err(self.unsupported(n, format!("filter `{}` has {} scales for {channels} output channels", filter.name, fq.scale.len())));
+        }
+        if fq.scale.len() > 1 && fq.zero_point.iter().any(|&z| z != 0) {
+            return Err(self.unsupported(n, format!("per-channel filter `{}` must be symmetric (zero point 0)", filter.name)));
+        }
+        if sx <= 0.0 || so <= 0.0 {
+            return Err(self.unsupported(n, "int8 input and output need per-tensor quantization"));
+        }
+        let (mut multipliers, mut shifts) = (Vec::with_capacity(channels), Vec::with_capacity(channels));
+        let count = if fq.scale.len() == 1 && !per_channel_allowed { 1 } else { channels };
+        for c in 0..count {
+            let fs = if fq.scale.len() == 1 { fq.scale[0] } else { fq.scale[c] };
+            let (m, s) = quantize_multiplier(sx as f64 * fs as f64 / so as f64);
+            multipliers.push(m);
+            shifts.push(s);
+        }
+        Ok((self.int32_table(&multipliers), self.int32_table(&shifts)))
+    }
+
+    fn activation_bounds(&self, n: usize, activation: Activation) -> (i32, i32, f32, f32) {
+        let out = &self.graph.tensors[self.graph.nodes[n].outputs[0]];
+        let (fmin, fmax) = activation_range_f32(activation);
+        if out.dtype == DType::Int8 {
+            let (scale, zp) = per_tensor_quant(out);
+            let (min, max) = activation_range_int8(activation, scale, zp);
+            (min, max, fmin, fmax)
+        } else {
+            (i8::MIN as i32, i8::MAX as i32, fmin, fmax)
+        }
+    }
+
+    fn lower_node(&mut self, n: usize) -> Result<(), CompileError> {
+        let graph = self.graph;
+        let node = &graph.nodes[n];
+        let x_id = node.inputs[0].ok_or_else(|| self.unsupported(n, "first input is missing"))?;
+        let x = &graph.tensors[x_id];
+        let out_id = node.outputs[0];
+        let out = &graph.tensors[out_id];
+        let int8 = x.dtype == DType::Int8;
+        let (x_scale, x_zp) = per_tensor_quant(x);
+        let (out_scale, out_zp) = per_tensor_quant(out);
+        if int8 && !matches!(node.op, Op::Reshape) && (x_scale <= 0.0 || (out.dtype == DType::Int8 && out_scale <= 0.0)) {
+            return Err(self.unsupported(n, "int8 tensors need per-tensor quantization (scale > 0)"));
+        }
+        let xi = self.tensor(x_id)?;
+        let oi = self.tensor(out_id)?;
+
+        let (opcode, inputs, params): (OpCode, Vec<Option<usize>>, Vec<u8>) = match &node.op {
+            Op::Conv2d(a) => {
+                let filter = self.const_input(n, 1, "filter")?.ok_or_else(|| self.unsupported(n, "filter is missing"))?;
+                let [_, h, w, _] = dims4(&x.shape);
+                let [oc, kh, kw, _] = dims4(&filter.shape);
+                let [_, oh, ow, _] = dims4(&out.shape);
+                let (act_min, act_max, float_act_min, float_act_max) = self.activation_bounds(n, a.activation);
+                let p = Conv2dParams {
+                    stride_h: a.stride[0] as i32,
+                    stride_w: a.stride[1] as i32,
+                    dilation_h: a.dilation[0] as i32,
+                    dilation_w: a.dilation[1] as i32,
+                    pad_top: padding(h, kh, a.stride[0], a.dilation[0], oh),
+                    pad_left: padding(w, kw, a.stride[1], a.dilation[1], ow),
+                    input_zero_point: x_zp,
+                    output_zero_point: out_zp,
+                    act_min,
+                    act_max,
+                    float_act_min,
+                    float_act_max,
+                };
+                let mut inputs = self.weights_and_bias(n, int8)?;
+                if int8 {
+                    let (m, s) = self.requant_tables(n, filter, oc, true)?;
+                    inputs.extend([Some(m), Some(s)]);
+                }
+                (OpCode::Conv2d, with_input(xi, inputs), encode(&p))
+            }
+            Op::DepthwiseConv2d(a) => {
+                let filter = self.const_input(n, 1, "filter")?.ok_or_else(|| self.unsupported(n, "filter is missing"))?;
+                let [_, h, w, _] = dims4(&x.shape);
+                let [_, kh, kw, oc] = dims4(&filter.shape);
+                let [_, oh, ow, _] = dims4(&out.shape);
+                let (act_min, act_max, float_act_min, float_act_max) = self.activation_bounds(n, a.activation);
+                let p = DepthwiseConv2dParams {
+                    stride_h: a.stride[0] as i32,
+                    stride_w: a.stride[1] as i32,
+                    dilation_h: a.dilation[0] as i32,
+                    dilation_w: a.dilation[1] as i32,
+                    pad_top: padding(h, kh, a.stride[0], a.dilation[0], oh),
+                    pad_left: padding(w, kw, a.stride[1], a.dilation[1], ow),
+                    depth_multiplier: a.depth_multiplier as i32,
+                    input_zero_point: x_zp,
+                    output_zero_point: out_zp,
+                    act_min,
+                    act_max,
+                    float_act_min,
+                    float_act_max,
+                };
+                let mut inputs = self.weights_and_bias(n, int8)?;
+                if int8 {
+                    let (m, s) = self.requant_tables(n, filter, oc, true)?;
+                    inputs.extend([Some(m), Some(s)]);
+                }
+                (OpCode::DepthwiseConv2d, with_input(xi, inputs), encode(&p))
+            }
+            Op::FullyConnected(a) => {
+                let filter = self.const_input(n, 1, "filter")?.ok_or_else(|| self.unsupported(n, "filter is missing"))?;
+                let units = filter.shape[0];
+                let (act_min, act_max, float_act_min, float_act_max) = self.activation_bounds(n, a.activation);
+                let filter_zero_point = filter.quant.as_ref().and_then(|q| q.zero_point.first().copied()).unwrap_or(0) as i32;
+                let p = FullyConnectedParams {
+                    input_zero_point: x_zp,
+                    filter_zero_point,
+                    output_zero_point: out_zp,
+                    act_min,
+                    act_max,
+                    float_act_min,
+                    float_act_max,
+                };
+                let mut inputs = self.weights_and_bias(n, int8)?;
+                if int8 {
+                    let per_channel = filter.quant.as_ref().is_some_and(|q| q.scale.len() > 1);
+                    let (m, s) = self.requant_tables(n, filter, units, per_channel)?;
+                    inputs.extend([Some(m), Some(s)]);
+                }
+                (OpCode::FullyConnected, with_input(xi, inputs), encode(&p))
+            }
+            Op::AveragePool2d(a) | Op::MaxPool2d(a) => {
+                let [_, h, w, _] = dims4(&x.shape);
+                let [_, oh, ow, _] = dims4(&out.shape);
+                let (act_min, act_max, float_act_min, float_act_max) = self.activation_bounds(n, a.activation);
+                if int8 && (x_scale != out_scale || x_zp != out_zp) {
+                    return Err(self.unsupported(n, "int8 pooling needs the same quantization on input and output"));
+                }
+                let p = Pool2dParams {
+                    stride_h: a.stride[0] as i32,
+                    stride_w: a.stride[1] as i32,
+                    filter_h: a.filter[0] as i32,
+                    filter_w: a.filter[1] as i32,
+                    pad_top: padding(h, a.filter[0], a.stride[0], 1, oh),
+                    pad_left: padding(w, a.filter[1], a.stride[1], 1, ow),
+                    act_min,
+                    act_max,
+                    float_act_min,
+                    float_act_max,
+                };
+                let opcode = if matches!(node.op, Op::AveragePool2d(_)) { OpCode::AveragePool2d } else { OpCode::MaxPool2d };
+                (opcode, vec![Some(xi)], encode(&p))
+            }
+            Op::Add(a) => {
+                let y_id = node.inputs[1].ok_or_else(|| self.unsupported(n, "second input is missing"))?;
+                let y = &graph.tensors[y_id];
+                let yi = self.tensor(y_id)?;
+                let (y_scale, y_zp) = per_tensor_quant(y);
+                let (act_min, act_max, float_act_min, float_act_max) = self.activation_bounds(n, a.activation);
+                let mut p = AddParams { act_min, act_max, float_act_min, float_act_max, ..Default::default() };
+                if int8 {
+                    if y_scale <= 0.0 {
+                        return Err(self.unsupported(n, "int8 inputs need per-tensor quantization"));
+                    }
+                    let q = add_quant(x_scale, y_scale, out_scale);
+                    p.input1_zero_point = x_zp;
+                    p.input2_zero_point = y_zp;
+                    p.output_zero_point = out_zp;
+                    p.left_shift = q.left_shift;
+                    (p.input1_multiplier, p.input1_shift) = q.input1;
+                    (p.input2_multiplier, p.input2_shift) = q.input2;
+                    (p.output_multiplier, p.output_shift) = q.output;
+                }
+                (OpCode::Add, vec![Some(xi), Some(yi)], encode(&p))
+            }
+            Op::Reshape => (OpCode::Reshape, vec![Some(xi)], Vec::new()),
+            Op::Softmax(a) => {
+                let mut p = SoftmaxParams { beta: a.beta, ..Default::default() };
+                if int8 {
+                    if out_scale != 1.0 / 256.0 || out_zp != -128 {
+                        return Err(self.unsupported(n, format!("int8 output must have scale 1/256 and zero point -128 (has {out_scale} and {out_zp})")));
+                    }
+                    (p.input_multiplier, p.input_left_shift, p.diff_min) = softmax_quant(a.beta, x_scale);
+                }
+                (OpCode::Softmax, vec![Some(xi)], encode(&p))
+            }
+            Op::Quantize => {
+                let mut p = QuantizeParams { scale: out_scale, zero_point: out_zp, ..Default::default() };
+                if out_scale <= 0.0 {
+                    return Err(self.unsupported(n, "the output needs per-tensor quantization"));
+                }
+                if int8 {
+                    p.input_zero_point = x_zp;
+                    (p.multiplier, p.shift) = quantize_multiplier(x_scale as f64 / out_scale as f64);
+                }
+                (OpCode::Quantize, vec![Some(xi)], encode(&p))
+            }
+            Op::Dequantize => {
+                let p = DequantizeParams { scale: x_scale, zero_point: x_zp };
+                (OpCode::Dequantize, vec![Some(xi)], encode(&p))
+            }
+        };
+        self.builder.ops.push(mote_format::OpRecord { opcode, inputs, outputs: vec![oi], params });
+        Ok(())
+    }
+
+    /// Filter (input 1) and optional bias (input 2) as constants, checked for dtype.
+    fn weights_and_bias(&mut self, n: usize, int8: bool) -> Result<Vec<Option<usize>>, CompileError> {
+        let node = &self.graph.nodes[n];
+        let filter_id = node.inputs[1].ok_or_else(|| self.unsupported(n, "filter is missing"))?;
+        let filter = self.const_input(n, 1, "filter")?.ok_or_else(|| self.unsupported(n, "filter is missing"))?;
+        let want = if int8 { DType::Int8 } else { DType::Float32 };
+        if filter.dtype != want {
+            return Err(self.unsupported(
+                n,
+                format!("filter `{}` is {}; with {} activations mote needs {} weights (hybrid models are not supported)", filter.name, filter.dtype, if int8 { "int8" } else { "float32" }, want),
+            ));
+        }
+        let fi = self.tensor(filter_id)?;
+        let bias = match self.const_input(n, 2, "bias")? {
+            None => None,
+            Some(b) => {
+                let want = if int8 { DType::Int32 } else { DType::Float32 };
+                if b.dtype != want {
+                    return Err(self.unsupported(n, format!("bias `{}` is {}, expected {want}", b.name, b.dtype)));
+                }
+                Some(self.tensor(node.inputs[2].unwrap_or(0))?)
+            }
+        };
+        Ok(vec![Some(fi), bias])
+    }
+}
+
+fn with_input(x: usize, mut rest: Vec<Option<usize>>) -> Vec<Option<usize>> {
+    rest.insert(0, Some(x));
+    rest
+}
+
+fn encode<P: mote_format::Params>(p: &P) -> Vec<u8> {
+    let mut bytes = vec![0u8; P::WORDS * 4];
+    p.encode_into(&mut bytes);
+    bytes
+}
+
+fn dims4(shape: &[usize]) -> [usize; 4] {
+    let mut out = [1usize; 4];
+    let r = shape.len().min(4);
+    out[4 - r..].copy_from_slice(&shape[shape.len() - r..]);
+    out
+}
