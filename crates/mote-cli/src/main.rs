@@ -1,1 +1,189 @@
-fn main() {}
+//! `mote`: the command-line face of mote. Each subcommand is one stage of the pipeline
+//! (`inspect`, `compile`, `run`), usable on its own; errors are one line on stderr and a
+//! non-zero exit.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+use mote_cli::model::LoadedModel;
+use mote_cli::npy;
+
+#[derive(Parser)]
+#[command(
+    name = "mote",
+    version,
+    about = "TinyML in Rust: compile and run neural networks for microcontrollers",
+    long_about = "TinyML in Rust: compile and run neural networks for microcontrollers.\n\n\
+        MODEL arguments accept a TensorFlow Lite flatbuffer (.tflite, compiled on the fly) or \
+        a compiled .mote artefact; the file's contents decide, not its extension."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show a model's operators (shapes, MACs, weight bytes), inputs and outputs, and its
+    /// memory: planned arena bytes, the lower bound, flash for the weights.
+    Inspect {
+        /// A .tflite or .mote file.
+        model: PathBuf,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compile a .tflite model into a .mote artefact (weights, integer parameters and the
+    /// memory plan, ready for the no_std runtime).
+    Compile {
+        /// The .tflite file.
+        model: PathBuf,
+        /// Where to write the .mote artefact.
+        #[arg(short, long, value_name = "MODEL.mote")]
+        output: PathBuf,
+    },
+    /// Run a model once on the host with mote's runtime. Inputs and outputs are .npy files
+    /// in the model's own dtype and shape, in the model's input and output order; without
+    /// --output the outputs are printed.
+    Run {
+        /// A .tflite or .mote file.
+        model: PathBuf,
+        /// One .npy per model input, in order.
+        #[arg(short, long = "input", value_name = "IN.npy")]
+        inputs: Vec<PathBuf>,
+        /// One .npy per model output, in order.
+        #[arg(short, long = "output", value_name = "OUT.npy")]
+        outputs: Vec<PathBuf>,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = dispatch(cli.command) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn dispatch(command: Command) -> Result<()> {
+    match command {
+        Command::Inspect { model, json } => inspect(&LoadedModel::load(&model)?, json),
+        Command::Compile { model, output } => {
+            let loaded = LoadedModel::load(&model)?;
+            if !loaded.from_tflite {
+                bail!("{} is already a .mote artefact", model.display());
+            }
+            npy::write_atomically(&output, &loaded.bytes).with_context(|| format!("writing {}", output.display()))?;
+            let r = &loaded.report;
+            println!(
+                "wrote {} ({} bytes: {} of constants); arena {} bytes (lower bound {})",
+                output.display(),
+                r.artefact_bytes,
+                r.const_bytes,
+                r.arena_bytes,
+                r.lower_bound
+            );
+            Ok(())
+        }
+        Command::Run { model, inputs, outputs } => run(&LoadedModel::load(&model)?, &inputs, &outputs),
+    }
+}
+
+fn inspect(model: &LoadedModel, json: bool) -> Result<()> {
+    let r = &model.report;
+    if json {
+        let io = |list: &[mote_compiler::IoReport]| {
+            list.iter()
+                .map(|t| {
+                    serde_json::json!({
+                        "name": t.name, "dtype": t.dtype, "shape": t.shape,
+                        "scale": t.scale, "zero_point": t.zero_point,
+                    })
+                })
+                .collect::<Vec<_>>()
+        };
+        let ops: Vec<_> = r
+            .ops
+            .iter()
+            .map(|o| {
+                serde_json::json!({
+                    "op": o.op, "dtype": o.dtype, "input_shapes": o.input_shapes,
+                    "output_shape": o.output_shape, "macs": o.macs, "weight_bytes": o.weight_bytes,
+                })
+            })
+            .collect();
+        let value = serde_json::json!({
+            "model": model.path.display().to_string(),
+            "arena_bytes": r.arena_bytes,
+            "lower_bound_bytes": r.lower_bound,
+            "weight_bytes": r.const_bytes,
+            "artefact_bytes": r.artefact_bytes,
+            "macs": r.total_macs,
+            "inputs": io(&r.inputs),
+            "outputs": io(&r.outputs),
+            "ops": ops,
+        });
+        println!("{value}");
+        return Ok(());
+    }
+    println!("{}", model.path.display());
+    let describe_io = |kind: &str, list: &[mote_compiler::IoReport]| {
+        for (i, t) in list.iter().enumerate() {
+            let quant = match (t.scale, t.zero_point) {
+                (Some(s), Some(z)) => format!(" scale {s} zero_point {z}"),
+                _ => String::new(),
+            };
+            let name = if t.name.is_empty() { String::new() } else { format!(" `{}`", t.name) };
+            println!("  {kind} {i}{name}: {} {:?}{quant}", t.dtype, t.shape);
+        }
+    };
+    describe_io("input", &r.inputs);
+    describe_io("output", &r.outputs);
+    println!();
+    println!("  {:>3}  {:<18} {:<8} {:<34} {:<16} {:>12} {:>10}", "#", "operator", "dtype", "inputs", "output", "MACs", "weights");
+    for (i, o) in r.ops.iter().enumerate() {
+        let shapes: Vec<String> = o.input_shapes.iter().map(|s| format!("{s:?}")).collect();
+        println!(
+            "  {:>3}  {:<18} {:<8} {:<34} {:<16} {:>12} {:>10}",
+            i,
+            o.op,
+            o.dtype,
+            shapes.join(" "),
+            format!("{:?}", o.output_shape),
+            o.macs,
+            o.weight_bytes
+        );
+    }
+    println!();
+    println!("  MACs per inference   {:>10}", r.total_macs);
+    println!("  flash: weights       {:>10} bytes (whole artefact {} bytes)", r.const_bytes, r.artefact_bytes);
+    println!(
+        "  RAM: arena          {:>10} bytes (lower bound {} bytes, {:.1}% above)",
+        r.arena_bytes,
+        r.lower_bound,
+        if r.lower_bound > 0 { 100.0 * (r.arena_bytes as f64 / r.lower_bound as f64 - 1.0) } else { 0.0 }
+    );
+    Ok(())
+}
+
+fn run(model: &LoadedModel, inputs: &[PathBuf], outputs: &[PathBuf]) -> Result<()> {
+    let arrays = inputs
+        .iter()
+        .map(|p| npy::read(p).with_context(|| format!("reading {}", p.display())))
+        .collect::<Result<Vec<_>>>()?;
+    let results = model.run(&arrays)?;
+    if !outputs.is_empty() && outputs.len() != results.len() {
+        bail!("the model has {} output(s) but {} --output file(s) were given", results.len(), outputs.len());
+    }
+    if outputs.is_empty() {
+        for (j, a) in results.iter().enumerate() {
+            println!("output {j}: {} {:?} {}", a.dtype.name(), a.shape, a.values_text());
+        }
+    }
+    for (a, path) in results.iter().zip(outputs) {
+        npy::write_atomically(path, &a.to_npy()?).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}

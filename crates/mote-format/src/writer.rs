@@ -183,24 +183,33 @@ impl ModelBuilder {
     }
 }
 
-/// Copies bytes into a 16-byte-aligned buffer, as [`Model::from_bytes`](crate::Model::from_bytes) requires.
+/// Bytes in a 16-byte-aligned buffer, as [`Model::from_bytes`](crate::Model::from_bytes) and
+/// the interpreter's arena require (a `Vec<u8>` guarantees no alignment).
 #[derive(Clone)]
 pub struct AlignedBytes {
-    words: Vec<[u8; 16]>,
+    blocks: Vec<u128>,
     len: usize,
 }
 
 impl AlignedBytes {
+    /// A copy of `bytes`.
     pub fn new(bytes: &[u8]) -> Self {
-        let mut words = vec![[0u8; 16]; bytes.len().div_ceil(16)];
-        for (w, chunk) in words.iter_mut().zip(bytes.chunks(16)) {
-            w[..chunk.len()].copy_from_slice(chunk);
-        }
-        AlignedBytes { words, len: bytes.len() }
+        let mut aligned = Self::zeroed(bytes.len());
+        aligned.as_mut_slice().copy_from_slice(bytes);
+        aligned
+    }
+
+    /// `len` zero bytes.
+    pub fn zeroed(len: usize) -> Self {
+        AlignedBytes { blocks: vec![0u128; len.div_ceil(16)], len }
     }
 
     pub fn as_slice(&self) -> &[u8] {
-        &bytemuck::cast_slice::<[u8; 16], u8>(&self.words)[..self.len]
+        &bytemuck::cast_slice::<u128, u8>(&self.blocks)[..self.len]
+    }
+
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut bytemuck::cast_slice_mut::<u128, u8>(&mut self.blocks)[..self.len]
     }
 }
 
