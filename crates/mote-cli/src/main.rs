@@ -180,6 +180,12 @@ fn run(model: &LoadedModel, inputs: &[PathBuf], outputs: &[PathBuf]) -> Result<(
     if outputs.is_empty() {
         for (j, a) in results.iter().enumerate() {
             println!("output {j}: {} {:?} {}", a.dtype.name(), a.shape, a.values_text());
+            let info = &model.report.outputs[j];
+            if let (Some(scale), Some(zero_point), mote_format::DType::Int8) = (info.scale, info.zero_point, a.dtype) {
+                let real: Vec<String> =
+                    a.bytes.iter().map(|&q| format!("{:.4}", scale * (q as i8 as i64 - zero_point) as f32)).collect();
+                println!("  dequantized: [{}]", real.join(", "));
+            }
         }
     }
     for (a, path) in results.iter().zip(outputs) {
