@@ -49,16 +49,7 @@ use crate::fixedpoint::multiply_by_quantized_multiplier_smaller_than_one_exp;
 use crate::Shape4;
 use mote_format::params::AddParams;
 
-/// C++'s `std::min(std::max(x, lo), hi)`, TFLite's float activation clamp (NaN passes).
-#[inline(always)]
-fn clamp_f32(x: f32, lo: f32, hi: f32) -> f32 {
-    let y = if x < lo { lo } else { x };
-    if hi < y {
-        hi
-    } else {
-        y
-    }
-}
+use crate::activation_f32;
 
 /// Row-major strides of `shape` with 0 wherever the extent is 1, so that indexing with the
 /// output's coordinates repeats the input along broadcast dimensions.
@@ -179,7 +170,7 @@ pub fn add_f32(
         shape2,
         output,
         output_shape,
-        move |a, b| clamp_f32(a + b, lo, hi),
+        move |a, b| activation_f32(a + b, lo, hi),
     );
 }
 
@@ -187,32 +178,22 @@ pub fn add_f32(
 #[allow(clippy::excessive_precision)] // scales are quoted as the golden manifest prints them
 mod tests {
     use super::*;
-    use crate::quantize::host::quantize_multiplier;
+    use mote_compiler::quant::add_quant;
 
-    /// The host computation documented at the top of this file (no fused activation).
+    /// Parameters as the compiler computes them (no fused activation).
     pub(crate) fn add_params(s1: f32, z1: i32, s2: f32, z2: i32, so: f32, zo: i32) -> AddParams {
-        let twice_max = 2.0 * (s1.max(s2) as f64);
-        let smaller_than_one = |real: f64| {
-            assert!(real > 0.0 && real < 1.0);
-            let (m, s) = quantize_multiplier(real);
-            assert!(s <= 0);
-            (m, s)
-        };
-        let (input1_multiplier, input1_shift) = smaller_than_one(s1 as f64 / twice_max);
-        let (input2_multiplier, input2_shift) = smaller_than_one(s2 as f64 / twice_max);
-        let (output_multiplier, output_shift) =
-            smaller_than_one(twice_max / ((1i64 << 20) as f64 * so as f64));
+        let q = add_quant(s1, s2, so);
         AddParams {
             input1_zero_point: z1,
             input2_zero_point: z2,
             output_zero_point: zo,
-            left_shift: 20,
-            input1_multiplier,
-            input1_shift,
-            input2_multiplier,
-            input2_shift,
-            output_multiplier,
-            output_shift,
+            left_shift: q.left_shift,
+            input1_multiplier: q.input1.0,
+            input1_shift: q.input1.1,
+            input2_multiplier: q.input2.0,
+            input2_shift: q.input2.1,
+            output_multiplier: q.output.0,
+            output_shift: q.output.1,
             act_min: -128,
             act_max: 127,
             float_act_min: f32::MIN,

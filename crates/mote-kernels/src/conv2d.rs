@@ -10,9 +10,10 @@
 //! outside the image is skipped, exactly as TFLM does (for int8 this equals feeding the input
 //! zero point, whose offset-corrected value is zero).
 //!
-//! The helpers [`tap_range`] and [`activation_f32`] are shared with the other convolution-like
+//! The helper [`tap_range`] is shared with the other convolution-like
 //! kernels of this crate.
 
+use crate::activation_f32;
 use crate::fixedpoint::multiply_by_quantized_multiplier;
 use crate::Shape4;
 use core::ops::Range;
@@ -32,26 +33,17 @@ pub(crate) fn tap_range(origin: i64, dilation: i64, extent: usize, taps: usize) 
     let d = dilation.max(1);
     let taps_i = taps as i64;
     // First k with origin + d*k >= 0.
-    let start = if origin >= 0 { 0 } else { (-origin + d - 1) / d };
+    let start = if origin >= 0 {
+        0
+    } else {
+        (-origin + d - 1) / d
+    };
     // One past the last k with origin + d*k <= extent - 1.
     let last = extent as i64 - 1 - origin;
     let end = if last < 0 { 0 } else { last / d + 1 };
     let start = start.min(taps_i);
     let end = end.clamp(start, taps_i);
     start as usize..end as usize
-}
-
-/// TFLite's `ActivationFunctionWithMinMax` for floats: `min(max(x, lo), hi)` written with the
-/// comparisons of `std::max`/`std::min`, so that a NaN passes through and `-0.0` is kept,
-/// which `f32::max`/`f32::min`/`f32::clamp` would not guarantee.
-#[inline(always)]
-pub(crate) fn activation_f32(x: f32, lo: f32, hi: f32) -> f32 {
-    let y = if x < lo { lo } else { x };
-    if hi < y {
-        hi
-    } else {
-        y
-    }
 }
 
 /// Where an output coordinate's window starts in the input: `out * stride - pad`, in `i64`
@@ -125,7 +117,8 @@ pub fn conv2d_int8(
                             let x = &image[(iy * in_w + ix) * in_c + group_base..][..f_in_c];
                             let w = &taps[(fy * kw + fx) * f_in_c..][..f_in_c];
                             for (&xv, &wv) in x.iter().zip(w) {
-                                let term = (wv as i32).wrapping_mul((xv as i32).wrapping_add(input_offset));
+                                let term = (wv as i32)
+                                    .wrapping_mul((xv as i32).wrapping_add(input_offset));
                                 acc = acc.wrapping_add(term);
                             }
                         }
@@ -198,7 +191,8 @@ pub fn conv2d_f32(
                     // TFLite always adds a bias value (0.0 when absent); that turns a -0.0
                     // total into +0.0, so do the same.
                     let bias_value = bias.map_or(0.0, |b| b[oc]);
-                    *out_value = activation_f32(total + bias_value, p.float_act_min, p.float_act_max);
+                    *out_value =
+                        activation_f32(total + bias_value, p.float_act_min, p.float_act_max);
                 }
             }
         }

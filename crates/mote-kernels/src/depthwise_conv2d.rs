@@ -6,7 +6,8 @@
 //! float version performs the same floating-point operations in the same order as
 //! `reference_ops::DepthwiseConv`. Out-of-image taps are skipped, as in TFLM.
 
-use crate::conv2d::{activation_f32, tap_range, window_origin};
+use crate::activation_f32;
+use crate::conv2d::{tap_range, window_origin};
 use crate::fixedpoint::multiply_by_quantized_multiplier;
 use crate::Shape4;
 use mote_format::params::DepthwiseConv2dParams;
@@ -66,14 +67,16 @@ pub fn depthwise_conv2d_int8(
                                 let ix = (x0 + dil_w * fx as i64) as usize;
                                 let xv = image[(iy * in_w + ix) * in_c + ic] as i32;
                                 let wv = filter[(fy * kw + fx) * out_c + oc] as i32;
-                                acc = acc.wrapping_add(wv.wrapping_mul(xv.wrapping_add(input_offset)));
+                                acc = acc
+                                    .wrapping_add(wv.wrapping_mul(xv.wrapping_add(input_offset)));
                             }
                         }
                         if let Some(bias) = bias {
                             acc = acc.wrapping_add(bias[oc]);
                         }
-                        let scaled = multiply_by_quantized_multiplier(acc, multiplier[oc], shift[oc])
-                            .wrapping_add(p.output_zero_point);
+                        let scaled =
+                            multiply_by_quantized_multiplier(acc, multiplier[oc], shift[oc])
+                                .wrapping_add(p.output_zero_point);
                         *out_value = scaled.max(p.act_min).min(p.act_max) as i8;
                     }
                 }
@@ -126,12 +129,14 @@ pub fn depthwise_conv2d_f32(
                             let iy = (y0 + dil_h * fy as i64) as usize;
                             for fx in cols.clone() {
                                 let ix = (x0 + dil_w * fx as i64) as usize;
-                                total += image[(iy * in_w + ix) * in_c + ic] * filter[(fy * kw + fx) * out_c + oc];
+                                total += image[(iy * in_w + ix) * in_c + ic]
+                                    * filter[(fy * kw + fx) * out_c + oc];
                             }
                         }
                         // A bias of 0.0 is added even when there is none, as TFLite does.
                         let bias_value = bias.map_or(0.0, |b| b[oc]);
-                        *out_value = activation_f32(total + bias_value, p.float_act_min, p.float_act_max);
+                        *out_value =
+                            activation_f32(total + bias_value, p.float_act_min, p.float_act_max);
                     }
                 }
             }

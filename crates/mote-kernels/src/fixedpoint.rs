@@ -40,7 +40,11 @@ pub fn multiply_by_quantized_multiplier(x: i32, multiplier: i32, shift: i32) -> 
 /// As [`multiply_by_quantized_multiplier`] for a multiplier known to be below one
 /// (`shift <= 0`), as TFLite's ADD uses it.
 #[inline(always)]
-pub fn multiply_by_quantized_multiplier_smaller_than_one_exp(x: i32, multiplier: i32, shift: i32) -> i32 {
+pub fn multiply_by_quantized_multiplier_smaller_than_one_exp(
+    x: i32,
+    multiplier: i32,
+    shift: i32,
+) -> i32 {
     rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x, multiplier), -shift)
 }
 
@@ -97,8 +101,15 @@ pub fn rounding_half_sum(a: i32, b: i32) -> i32 {
 /// rounded, and there is no right shift. The caller keeps `x << shift` within `i32` (SOFTMAX
 /// does, through `diff_min`); if it did not, the product wraps as it would in TFLM.
 #[inline(always)]
-pub fn multiply_by_quantized_multiplier_greater_than_one(x: i32, multiplier: i32, shift: i32) -> i32 {
-    saturating_rounding_doubling_high_mul(x.wrapping_mul(1i32.wrapping_shl(shift as u32)), multiplier)
+pub fn multiply_by_quantized_multiplier_greater_than_one(
+    x: i32,
+    multiplier: i32,
+    shift: i32,
+) -> i32 {
+    saturating_rounding_doubling_high_mul(
+        x.wrapping_mul(1i32.wrapping_shl(shift as u32)),
+        multiplier,
+    )
 }
 
 /// `exp(a)` for `a` in `[-1/4, 0)`, both in Q0.31 (gemmlowp's
@@ -117,11 +128,14 @@ pub fn exp_on_interval_between_negative_one_quarter_and_0_excl(a: i32) -> i32 {
     let x4_over_4 = saturating_rounding_multiply_by_pot(x4, -2);
     // ((x⁴/4 + x³) / 3 + x²) / 2 = x⁴/24 + x³/6 + x²/2
     let poly = saturating_rounding_multiply_by_pot(
-        saturating_rounding_doubling_high_mul(x4_over_4.wrapping_add(x3), ONE_THIRD).wrapping_add(x2),
+        saturating_rounding_doubling_high_mul(x4_over_4.wrapping_add(x3), ONE_THIRD)
+            .wrapping_add(x2),
         -1,
     );
-    EXP_MINUS_ONE_EIGHTH
-        .wrapping_add(saturating_rounding_doubling_high_mul(EXP_MINUS_ONE_EIGHTH, x.wrapping_add(poly)))
+    EXP_MINUS_ONE_EIGHTH.wrapping_add(saturating_rounding_doubling_high_mul(
+        EXP_MINUS_ONE_EIGHTH,
+        x.wrapping_add(poly),
+    ))
 }
 
 /// `exp(a)` for `a <= 0` given in Q`INTEGER_BITS`.(31-`INTEGER_BITS`); the result is in Q0.31
@@ -187,12 +201,19 @@ pub fn one_over_one_plus_x_for_x_in_0_1(a: i32) -> i32 {
     const C_NEG_32_OVER_17: i32 = -1_010_580_540;
     const ONE_Q2_29: i32 = 1 << 29;
     let half_denominator = rounding_half_sum(a, i32::MAX);
-    let mut x = C_48_OVER_17.wrapping_add(saturating_rounding_doubling_high_mul(half_denominator, C_NEG_32_OVER_17));
+    let mut x = C_48_OVER_17.wrapping_add(saturating_rounding_doubling_high_mul(
+        half_denominator,
+        C_NEG_32_OVER_17,
+    ));
     for _ in 0..3 {
         let half_denominator_times_x = saturating_rounding_doubling_high_mul(half_denominator, x);
         let one_minus = ONE_Q2_29.wrapping_sub(half_denominator_times_x);
         // Q2.29 * Q2.29 is Q4.27; back to Q2.29.
-        x = x.wrapping_add(rescale(saturating_rounding_doubling_high_mul(x, one_minus), 4, 2));
+        x = x.wrapping_add(rescale(
+            saturating_rounding_doubling_high_mul(x, one_minus),
+            4,
+            2,
+        ));
     }
     // x ≈ 1/d = 2/(1+a) in Q2.29; halving it exactly is reading it as Q1.30, then to Q0.31.
     rescale(x, 1, 0)
@@ -210,7 +231,10 @@ pub fn get_reciprocal(x: i32, x_integer_bits: i32) -> (i32, i32) {
     // Shifting by 32 (x == 0) is undefined in TFLM; here it gives 0 rather than panicking.
     let normalised = (x as u32).checked_shl(headroom_plus_one).unwrap_or(0);
     let shifted_minus_one = normalised.wrapping_sub(1u32 << 31) as i32;
-    (one_over_one_plus_x_for_x_in_0_1(shifted_minus_one), num_bits_over_unit)
+    (
+        one_over_one_plus_x_for_x_in_0_1(shifted_minus_one),
+        num_bits_over_unit,
+    )
 }
 
 #[cfg(test)]
@@ -220,9 +244,18 @@ mod tests {
     #[test]
     fn srdhm_hand_cases() {
         // 0.5 * 0.5 in Q31 = 0.25
-        assert_eq!(saturating_rounding_doubling_high_mul(1 << 30, 1 << 30), 1 << 29);
-        assert_eq!(saturating_rounding_doubling_high_mul(i32::MIN, i32::MIN), i32::MAX);
-        assert_eq!(saturating_rounding_doubling_high_mul(-(1 << 30), 1 << 30), -(1 << 29));
+        assert_eq!(
+            saturating_rounding_doubling_high_mul(1 << 30, 1 << 30),
+            1 << 29
+        );
+        assert_eq!(
+            saturating_rounding_doubling_high_mul(i32::MIN, i32::MIN),
+            i32::MAX
+        );
+        assert_eq!(
+            saturating_rounding_doubling_high_mul(-(1 << 30), 1 << 30),
+            -(1 << 29)
+        );
         // 3 * 0.5 = 1.5 rounds up to 2; gemmlowp rounds -1.5 to -1 (its nudge is 1 - 2^30).
         assert_eq!(saturating_rounding_doubling_high_mul(3, 1 << 30), 2);
         assert_eq!(saturating_rounding_doubling_high_mul(-3, 1 << 30), -1);
@@ -243,7 +276,7 @@ mod tests {
         // multiplier 0.5 (Q31 1<<30), shift -1 → x * 0.25
         assert_eq!(multiply_by_quantized_multiplier(100, 1 << 30, -1), 25);
         assert_eq!(multiply_by_quantized_multiplier(102, 1 << 30, -1), 26); // 25.5 → 26
-        // shift +2 with 0.5 → x * 2
+                                                                            // shift +2 with 0.5 → x * 2
         assert_eq!(multiply_by_quantized_multiplier(-7, 1 << 30, 2), -14);
     }
 
@@ -257,10 +290,16 @@ mod tests {
         assert_eq!(saturating_rounding_multiply_by_pot(3, 2), 12);
         assert_eq!(saturating_rounding_multiply_by_pot(-3, 2), -12);
         // threshold for exponent 2 is 2^29 - 1
-        assert_eq!(saturating_rounding_multiply_by_pot((1 << 29) - 1, 2), i32::MAX - 3);
+        assert_eq!(
+            saturating_rounding_multiply_by_pot((1 << 29) - 1, 2),
+            i32::MAX - 3
+        );
         assert_eq!(saturating_rounding_multiply_by_pot(1 << 29, 2), i32::MAX);
         assert_eq!(saturating_rounding_multiply_by_pot(-(1 << 29), 2), i32::MIN);
-        assert_eq!(saturating_rounding_multiply_by_pot(-(1 << 29) + 1, 2), i32::MIN + 4);
+        assert_eq!(
+            saturating_rounding_multiply_by_pot(-(1 << 29) + 1, 2),
+            i32::MIN + 4
+        );
         assert_eq!(saturating_rounding_multiply_by_pot(6, -2), 2); // 1.5 → 2
         assert_eq!(saturating_rounding_multiply_by_pot(-6, -2), -2); // -1.5 → -2
         assert_eq!(saturating_rounding_multiply_by_pot(77, 0), 77);
@@ -280,17 +319,28 @@ mod tests {
     #[test]
     fn greater_than_one_hand_cases() {
         // 0.5 (Q31 1<<30) * 2^3 = x * 4
-        assert_eq!(multiply_by_quantized_multiplier_greater_than_one(-5, 1 << 30, 3), -20);
-        assert_eq!(multiply_by_quantized_multiplier_greater_than_one(0, 1 << 30, 31), 0);
+        assert_eq!(
+            multiply_by_quantized_multiplier_greater_than_one(-5, 1 << 30, 3),
+            -20
+        );
+        assert_eq!(
+            multiply_by_quantized_multiplier_greater_than_one(0, 1 << 30, 31),
+            0
+        );
     }
 
     #[test]
     fn exp_interval_matches_exp() {
         // exp(-1/8): x = 0, so the result is the constant itself.
-        assert_eq!(exp_on_interval_between_negative_one_quarter_and_0_excl(-(1 << 28)), 1_895_147_668);
+        assert_eq!(
+            exp_on_interval_between_negative_one_quarter_and_0_excl(-(1 << 28)),
+            1_895_147_668
+        );
         for k in 1..=64 {
             let a = -(k as f64) / 256.0; // in [-1/4, 0)
-            let got = exp_on_interval_between_negative_one_quarter_and_0_excl((a * 2147483648.0) as i32) as f64;
+            let got =
+                exp_on_interval_between_negative_one_quarter_and_0_excl((a * 2147483648.0) as i32)
+                    as f64;
             let want = q0_31(libm_exp(a));
             // The truncated series' own error is below (1/8)^5/120 ≈ 2.6e-7, ~560 raw units.
             assert!((got - want).abs() < 600.0, "a={a} got={got} want={want}");
@@ -303,7 +353,10 @@ mod tests {
         assert_eq!(exp_on_negative_values::<5>(0), i32::MAX);
         // exp(-1/4): the remainder is zero, polynomial at -1/4 only.
         let quarter = exp_on_negative_values::<5>(-(1 << 24));
-        assert!((quarter as f64 - q0_31(libm_exp(-0.25))).abs() < 600.0, "{quarter}");
+        assert!(
+            (quarter as f64 - q0_31(libm_exp(-0.25))).abs() < 600.0,
+            "{quarter}"
+        );
         // Integers and fractions over the whole Q5.26 range agree with exp() closely.
         for i in 1..=31 * 16 {
             let a = -(i as f64) / 16.0;
@@ -328,7 +381,10 @@ mod tests {
         for k in 0..100 {
             let a = k as f64 / 100.0;
             let got = one_over_one_plus_x_for_x_in_0_1((a * 2147483648.0) as i32) as f64;
-            assert!((got - q0_31(1.0 / (1.0 + a))).abs() < 8.0, "a={a} got={got}");
+            assert!(
+                (got - q0_31(1.0 / (1.0 + a))).abs() < 8.0,
+                "a={a} got={got}"
+            );
         }
     }
 

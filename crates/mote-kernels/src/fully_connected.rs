@@ -7,7 +7,7 @@
 //! float version performs the same floating-point operations in the same order as
 //! `reference_ops::FullyConnected`.
 
-use crate::conv2d::activation_f32;
+use crate::activation_f32;
 use crate::fixedpoint::multiply_by_quantized_multiplier;
 use mote_format::params::FullyConnectedParams;
 
@@ -61,8 +61,8 @@ pub fn fully_connected_int8(
                 acc = acc.wrapping_add(bias[o]);
             }
             let q = o * quant_step;
-            let scaled =
-                multiply_by_quantized_multiplier(acc, multiplier[q], shift[q]).wrapping_add(p.output_zero_point);
+            let scaled = multiply_by_quantized_multiplier(acc, multiplier[q], shift[q])
+                .wrapping_add(p.output_zero_point);
             // max then min, as TFLM: never panics even if act_min > act_max.
             *out_value = scaled.max(p.act_min).min(p.act_max) as i8;
         }
@@ -139,7 +139,18 @@ mod tests {
         let input: [i8; 6] = [3, 4, 5, 0, 2, 6];
         let filter: [i8; 6] = [2, 3, 1, 0, -1, 4];
         let mut out = [0i8; 4];
-        fully_connected_int8(&p, &input, &filter, Some(&[10, -3]), &[HALF], &[-1], &mut out, 2, 3, 2);
+        fully_connected_int8(
+            &p,
+            &input,
+            &filter,
+            Some(&[10, -3]),
+            &[HALF],
+            &[-1],
+            &mut out,
+            2,
+            3,
+            2,
+        );
         assert_eq!(out, [-1, -4, -3, -2]);
     }
 

@@ -9,14 +9,27 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
-pub mod fixedpoint;
+pub mod add;
 pub mod conv2d;
 pub mod depthwise_conv2d;
+pub mod fixedpoint;
 pub mod fully_connected;
 pub mod pool2d;
-pub mod add;
-pub mod softmax;
 pub mod quantize;
+pub mod softmax;
 
 /// A 4-D shape, NHWC for activations (`[out_c, kh, kw, in_c]` for CONV_2D filters).
 pub type Shape4 = [usize; 4];
+
+/// TFLite's `ActivationFunctionWithMinMax` for floats: `min(max(x, lo), hi)` written with the
+/// comparisons of `std::max`/`std::min`, so that a NaN passes through and `-0.0` is kept,
+/// which `f32::max`/`f32::min`/`f32::clamp` would not guarantee.
+#[inline(always)]
+pub(crate) fn activation_f32(x: f32, lo: f32, hi: f32) -> f32 {
+    let y = if x < lo { lo } else { x };
+    if hi < y {
+        hi
+    } else {
+        y
+    }
+}

@@ -13,7 +13,7 @@
 //! - max: the largest covered input, clamped; an all-padding window gives the lowest value of
 //!   the type before clamping.
 
-use crate::Shape4;
+use crate::{activation_f32, Shape4};
 use mote_format::params::Pool2dParams;
 
 /// The input rows (or columns) `[start, end)` that the window of output position `out` covers
@@ -30,19 +30,6 @@ fn window(out: usize, stride: i32, pad: i32, filter: i32, in_size: usize) -> (us
         (0, 0)
     } else {
         (start as usize, end as usize)
-    }
-}
-
-/// C++'s `std::min(std::max(x, lo), hi)`, which TFLite uses for float activation clamping.
-/// Unlike `f32::clamp` it never panics and lets NaN through, and unlike `f32::max`/`min` it
-/// resolves ties (±0) the way TFLite does.
-#[inline(always)]
-fn clamp_f32(x: f32, lo: f32, hi: f32) -> f32 {
-    let y = if x < lo { lo } else { x };
-    if hi < y {
-        hi
-    } else {
-        y
     }
 }
 
@@ -144,7 +131,7 @@ pub fn average_pool2d_f32(
             }
             let count = ((y1 - y0) * (x1 - x0)) as f32;
             let average = if count == 0.0 { 0.0 } else { sum / count };
-            clamp_f32(average, p.float_act_min, p.float_act_max)
+            activation_f32(average, p.float_act_min, p.float_act_max)
         },
     );
 }
@@ -202,7 +189,7 @@ pub fn max_pool2d_f32(
                     }
                 }
             }
-            clamp_f32(max, p.float_act_min, p.float_act_max)
+            activation_f32(max, p.float_act_min, p.float_act_max)
         },
     );
 }

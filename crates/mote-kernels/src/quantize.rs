@@ -78,55 +78,20 @@ pub fn dequantize_int8_to_f32(p: &DequantizeParams, input: &[i8], output: &mut [
     }
 }
 
-/// Host-side parameter computations, as TFLite's Prepare functions do them, for tests in this
-/// crate (the compiler has its own copy). Uses `std` for f64 rounding.
 #[cfg(test)]
-pub(crate) mod host {
-    extern crate std;
+mod tests {
+    use super::*;
 
-    /// `frexp` for finite positive `x`: `x = fraction * 2^exponent`, fraction in [0.5, 1).
-    fn frexp(x: f64) -> (f64, i32) {
-        let mut fraction = x;
-        let mut exponent = 0;
-        while fraction >= 1.0 {
-            fraction /= 2.0;
-            exponent += 1;
-        }
-        while fraction < 0.5 {
-            fraction *= 2.0;
-            exponent -= 1;
-        }
-        (fraction, exponent)
-    }
-
-    /// TFLite's `QuantizeMultiplier`: `real ≈ multiplier * 2^(shift - 31)`, multiplier a Q31
-    /// value in [2^30, 2^31), shift positive for left.
-    pub fn quantize_multiplier(real: f64) -> (i32, i32) {
-        if real == 0.0 {
-            return (0, 0);
-        }
-        let (fraction, mut shift) = frexp(real);
-        let mut q = (fraction * (1i64 << 31) as f64).round() as i64; // ties away from zero
-        if q == 1i64 << 31 {
-            q /= 2;
-            shift += 1;
-        }
-        if shift < -31 {
-            shift = 0;
-            q = 0;
-        }
-        (q as i32, shift)
-    }
-
-    /// QUANTIZE int8 → int8 parameters.
-    pub fn requantize_params(
+    /// QUANTIZE int8 → int8 parameters, as the compiler computes them.
+    fn requantize_params(
         input_scale: f32,
         input_zero_point: i32,
         output_scale: f32,
         output_zero_point: i32,
-    ) -> super::QuantizeParams {
-        let (multiplier, shift) = quantize_multiplier(input_scale as f64 / output_scale as f64);
-        super::QuantizeParams {
+    ) -> QuantizeParams {
+        let (multiplier, shift) =
+            mote_compiler::quant::quantize_multiplier(input_scale as f64 / output_scale as f64);
+        QuantizeParams {
             scale: output_scale,
             zero_point: output_zero_point,
             input_zero_point,
@@ -134,11 +99,6 @@ pub(crate) mod host {
             shift,
         }
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
 
     #[test]
     fn rounding_edge_cases() {
@@ -206,7 +166,7 @@ mod tests {
     fn requantize_hand_cases() {
         // Output scale twice the input scale: values halve. gemmlowp's doubling high multiply
         // rounds ties upwards, so 0.5 → 1 but -0.5 → 0 (and -1.5 → -1).
-        let p = host::requantize_params(0.1, 4, 0.2, -3);
+        let p = requantize_params(0.1, 4, 0.2, -3);
         assert_eq!((p.multiplier, p.shift), (1 << 30, 0));
         let mut out = [0i8; 7];
         requantize_int8(&p, &[4, 5, 3, 7, 1, 127, -128], &mut out);
@@ -215,7 +175,7 @@ mod tests {
         assert_eq!(out, [-3, -2, -3, -1, -4, 59, -69]);
 
         // Output scale a quarter of the input scale: values quadruple and saturate.
-        let p = host::requantize_params(1.0, 0, 0.25, 0);
+        let p = requantize_params(1.0, 0, 0.25, 0);
         assert_eq!((p.multiplier, p.shift), (1 << 30, 3));
         requantize_int8(&p, &[1, -1, 31, 32, -32, -33, 0], &mut out);
         assert_eq!(out, [4, -4, 124, 127, -128, -128, 0]);

@@ -197,21 +197,16 @@ fn pow2(k: i32) -> f32 {
 #[allow(clippy::excessive_precision)] // goldens are quoted as TFLM's tests print them
 mod tests {
     use super::*;
-    use crate::quantize::host::quantize_multiplier;
     extern crate std;
 
-    /// The host computation documented at the top of this file.
+    /// Parameters as the compiler computes them.
     pub(crate) fn softmax_params(beta: f32, input_scale: f32) -> SoftmaxParams {
-        let real =
-            (beta as f64 * input_scale as f64 * (1i64 << 26) as f64).min((1i64 << 31) as f64 - 1.0);
-        assert!(real > 1.0, "TFLite requires beta * input_scale * 2^26 > 1");
-        let (input_multiplier, input_left_shift) = quantize_multiplier(real);
-        assert!(input_left_shift >= 0);
-        let radius = (31.0 * (1i64 << 26) as f64 / (1i64 << input_left_shift) as f64).floor();
+        let (input_multiplier, input_left_shift, diff_min) =
+            mote_compiler::quant::softmax_quant(beta, input_scale);
         SoftmaxParams {
             input_multiplier,
             input_left_shift,
-            diff_min: -(radius as i32),
+            diff_min,
             beta,
         }
     }
