@@ -75,7 +75,8 @@ fn dispatch(command: Command) -> Result<()> {
             if !loaded.from_tflite {
                 bail!("{} is already a .mote artefact", model.display());
             }
-            npy::write_atomically(&output, &loaded.bytes).with_context(|| format!("writing {}", output.display()))?;
+            npy::write_atomically(&output, &loaded.bytes)
+                .with_context(|| format!("writing {}", output.display()))?;
             let r = &loaded.report;
             println!(
                 "wrote {} ({} bytes: {} of constants); arena {} bytes (lower bound {})",
@@ -87,7 +88,11 @@ fn dispatch(command: Command) -> Result<()> {
             );
             Ok(())
         }
-        Command::Run { model, inputs, outputs } => run(&LoadedModel::load(&model)?, &inputs, &outputs),
+        Command::Run {
+            model,
+            inputs,
+            outputs,
+        } => run(&LoadedModel::load(&model)?, &inputs, &outputs),
     }
 }
 
@@ -135,14 +140,21 @@ fn inspect(model: &LoadedModel, json: bool) -> Result<()> {
                 (Some(s), Some(z)) => format!(" scale {s} zero_point {z}"),
                 _ => String::new(),
             };
-            let name = if t.name.is_empty() { String::new() } else { format!(" `{}`", t.name) };
+            let name = if t.name.is_empty() {
+                String::new()
+            } else {
+                format!(" `{}`", t.name)
+            };
             println!("  {kind} {i}{name}: {} {:?}{quant}", t.dtype, t.shape);
         }
     };
     describe_io("input", &r.inputs);
     describe_io("output", &r.outputs);
     println!();
-    println!("  {:>3}  {:<18} {:<8} {:<34} {:<16} {:>12} {:>10}", "#", "operator", "dtype", "inputs", "output", "MACs", "weights");
+    println!(
+        "  {:>3}  {:<18} {:<8} {:<34} {:<16} {:>12} {:>10}",
+        "#", "operator", "dtype", "inputs", "output", "MACs", "weights"
+    );
     for (i, o) in r.ops.iter().enumerate() {
         let shapes: Vec<String> = o.input_shapes.iter().map(|s| format!("{s:?}")).collect();
         println!(
@@ -158,12 +170,19 @@ fn inspect(model: &LoadedModel, json: bool) -> Result<()> {
     }
     println!();
     println!("  MACs per inference   {:>10}", r.total_macs);
-    println!("  flash: weights       {:>10} bytes (whole artefact {} bytes)", r.const_bytes, r.artefact_bytes);
+    println!(
+        "  flash: weights       {:>10} bytes (whole artefact {} bytes)",
+        r.const_bytes, r.artefact_bytes
+    );
     println!(
         "  RAM: arena          {:>10} bytes (lower bound {} bytes, {:.1}% above)",
         r.arena_bytes,
         r.lower_bound,
-        if r.lower_bound > 0 { 100.0 * (r.arena_bytes as f64 / r.lower_bound as f64 - 1.0) } else { 0.0 }
+        if r.lower_bound > 0 {
+            100.0 * (r.arena_bytes as f64 / r.lower_bound as f64 - 1.0)
+        } else {
+            0.0
+        }
     );
     Ok(())
 }
@@ -175,21 +194,36 @@ fn run(model: &LoadedModel, inputs: &[PathBuf], outputs: &[PathBuf]) -> Result<(
         .collect::<Result<Vec<_>>>()?;
     let results = model.run(&arrays)?;
     if !outputs.is_empty() && outputs.len() != results.len() {
-        bail!("the model has {} output(s) but {} --output file(s) were given", results.len(), outputs.len());
+        bail!(
+            "the model has {} output(s) but {} --output file(s) were given",
+            results.len(),
+            outputs.len()
+        );
     }
     if outputs.is_empty() {
         for (j, a) in results.iter().enumerate() {
-            println!("output {j}: {} {:?} {}", a.dtype.name(), a.shape, a.values_text());
+            println!(
+                "output {j}: {} {:?} {}",
+                a.dtype.name(),
+                a.shape,
+                a.values_text()
+            );
             let info = &model.report.outputs[j];
-            if let (Some(scale), Some(zero_point), mote_format::DType::Int8) = (info.scale, info.zero_point, a.dtype) {
-                let real: Vec<String> =
-                    a.bytes.iter().map(|&q| format!("{:.4}", scale * (q as i8 as i64 - zero_point) as f32)).collect();
+            if let (Some(scale), Some(zero_point), mote_format::DType::Int8) =
+                (info.scale, info.zero_point, a.dtype)
+            {
+                let real: Vec<String> = a
+                    .bytes
+                    .iter()
+                    .map(|&q| format!("{:.4}", scale * (q as i8 as i64 - zero_point) as f32))
+                    .collect();
                 println!("  dequantized: [{}]", real.join(", "));
             }
         }
     }
     for (a, path) in results.iter().zip(outputs) {
-        npy::write_atomically(path, &a.to_npy()?).with_context(|| format!("writing {}", path.display()))?;
+        npy::write_atomically(path, &a.to_npy()?)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }

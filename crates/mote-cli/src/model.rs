@@ -25,11 +25,23 @@ impl LoadedModel {
         let shown = path.display();
         if raw.get(4..8) == Some(b"TFL3") {
             let graph = mote_tflite::import(&raw).with_context(|| format!("importing {shown}"))?;
-            let compiled = mote_compiler::compile(&graph).with_context(|| format!("compiling {shown}"))?;
-            Ok(LoadedModel { path: path.into(), bytes: compiled.bytes, report: compiled.report, from_tflite: true })
+            let compiled =
+                mote_compiler::compile(&graph).with_context(|| format!("compiling {shown}"))?;
+            Ok(LoadedModel {
+                path: path.into(),
+                bytes: compiled.bytes,
+                report: compiled.report,
+                from_tflite: true,
+            })
         } else if raw.get(0..4) == Some(&mote_format::MAGIC[..]) {
-            let report = mote_compiler::describe(&raw).with_context(|| format!("reading {shown}"))?;
-            Ok(LoadedModel { path: path.into(), bytes: raw, report, from_tflite: false })
+            let report =
+                mote_compiler::describe(&raw).with_context(|| format!("reading {shown}"))?;
+            Ok(LoadedModel {
+                path: path.into(),
+                bytes: raw,
+                report,
+                from_tflite: false,
+            })
         } else {
             bail!("{shown} is neither a TensorFlow Lite model (.tflite) nor a .mote artefact");
         }
@@ -39,11 +51,17 @@ impl LoadedModel {
     pub fn run(&self, inputs: &[Array]) -> Result<Vec<Array>> {
         let shown = self.path.display();
         let model_bytes = AlignedBytes::new(&self.bytes);
-        let model = mote_format::Model::from_bytes(model_bytes.as_slice()).with_context(|| format!("loading {shown}"))?;
+        let model = mote_format::Model::from_bytes(model_bytes.as_slice())
+            .with_context(|| format!("loading {shown}"))?;
         let mut arena = AlignedBytes::zeroed(model.arena_bytes());
-        let mut interpreter = Interpreter::new(&model, arena.as_mut_slice()).with_context(|| format!("loading {shown}"))?;
+        let mut interpreter = Interpreter::new(&model, arena.as_mut_slice())
+            .with_context(|| format!("loading {shown}"))?;
         if inputs.len() != interpreter.input_count() {
-            bail!("the model has {} input(s) but {} were given", interpreter.input_count(), inputs.len());
+            bail!(
+                "the model has {} input(s) but {} were given",
+                interpreter.input_count(),
+                inputs.len()
+            );
         }
         for (i, a) in inputs.iter().enumerate() {
             let info = interpreter.input_info(i)?;
@@ -58,11 +76,17 @@ impl LoadedModel {
             }
             interpreter.input_bytes_mut(i)?.copy_from_slice(&a.bytes);
         }
-        interpreter.invoke().with_context(|| format!("running {shown}"))?;
+        interpreter
+            .invoke()
+            .with_context(|| format!("running {shown}"))?;
         (0..interpreter.output_count())
             .map(|j| {
                 let info = interpreter.output_info(j)?;
-                Ok(Array { dtype: info.dtype, shape: info.shape().to_vec(), bytes: interpreter.output_bytes(j)?.to_vec() })
+                Ok(Array {
+                    dtype: info.dtype,
+                    shape: info.shape().to_vec(),
+                    bytes: interpreter.output_bytes(j)?.to_vec(),
+                })
             })
             .collect()
     }

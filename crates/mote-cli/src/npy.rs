@@ -36,17 +36,29 @@ impl Array {
         let words = self.bytes.chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]);
         match self.dtype {
             DType::Int8 => {
-                let mut w = npyz::WriteOptions::new().default_dtype().shape(&shape).writer(&mut out).begin_nd()?;
+                let mut w = npyz::WriteOptions::new()
+                    .default_dtype()
+                    .shape(&shape)
+                    .writer(&mut out)
+                    .begin_nd()?;
                 w.extend(self.bytes.iter().map(|&b| b as i8))?;
                 w.finish()?;
             }
             DType::Int32 => {
-                let mut w = npyz::WriteOptions::new().default_dtype().shape(&shape).writer(&mut out).begin_nd()?;
+                let mut w = npyz::WriteOptions::new()
+                    .default_dtype()
+                    .shape(&shape)
+                    .writer(&mut out)
+                    .begin_nd()?;
                 w.extend(words.map(i32::from_le_bytes))?;
                 w.finish()?;
             }
             DType::Float32 => {
-                let mut w = npyz::WriteOptions::new().default_dtype().shape(&shape).writer(&mut out).begin_nd()?;
+                let mut w = npyz::WriteOptions::new()
+                    .default_dtype()
+                    .shape(&shape)
+                    .writer(&mut out)
+                    .begin_nd()?;
                 w.extend(words.map(f32::from_le_bytes))?;
                 w.finish()?;
             }
@@ -73,12 +85,36 @@ pub fn parse(raw: &[u8]) -> Result<Array> {
         other => bail!("structured dtype {other:?} is not supported"),
     };
     let (dtype, bytes) = match type_str.as_str() {
-        "|i1" | "<i1" | "i1" => (DType::Int8, file.into_vec::<i8>()?.into_iter().map(|v| v as u8).collect()),
-        "<i4" => (DType::Int32, file.into_vec::<i32>()?.into_iter().flat_map(i32::to_le_bytes).collect()),
-        "<f4" => (DType::Float32, file.into_vec::<f32>()?.into_iter().flat_map(f32::to_le_bytes).collect()),
-        other => bail!("dtype `{other}` is not supported (int8 `|i1`, int32 `<i4` and float32 `<f4` are)"),
+        "|i1" | "<i1" | "i1" => (
+            DType::Int8,
+            file.into_vec::<i8>()?
+                .into_iter()
+                .map(|v| v as u8)
+                .collect(),
+        ),
+        "<i4" => (
+            DType::Int32,
+            file.into_vec::<i32>()?
+                .into_iter()
+                .flat_map(i32::to_le_bytes)
+                .collect(),
+        ),
+        "<f4" => (
+            DType::Float32,
+            file.into_vec::<f32>()?
+                .into_iter()
+                .flat_map(f32::to_le_bytes)
+                .collect(),
+        ),
+        other => bail!(
+            "dtype `{other}` is not supported (int8 `|i1`, int32 `<i4` and float32 `<f4` are)"
+        ),
     };
-    Ok(Array { dtype, shape, bytes })
+    Ok(Array {
+        dtype,
+        shape,
+        bytes,
+    })
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so
@@ -88,8 +124,14 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let name = path.file_name().context("the output path has no file name")?;
-    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let name = path
+        .file_name()
+        .context("the output path has no file name")?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     let result = (|| -> Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -111,11 +153,24 @@ mod tests {
     fn round_trip_each_dtype() {
         for (dtype, bytes) in [
             (DType::Int8, vec![0x80, 0x7f, 0x00, 0xff, 1, 2]),
-            (DType::Int32, (-3i32..3).flat_map(i32::to_le_bytes).collect()),
-            (DType::Float32, [0.5f32, -1.25, 3.0, 1e-8, -0.0, 7.0].iter().flat_map(|f| f.to_le_bytes()).collect()),
+            (
+                DType::Int32,
+                (-3i32..3).flat_map(i32::to_le_bytes).collect(),
+            ),
+            (
+                DType::Float32,
+                [0.5f32, -1.25, 3.0, 1e-8, -0.0, 7.0]
+                    .iter()
+                    .flat_map(|f| f.to_le_bytes())
+                    .collect(),
+            ),
         ] {
             let elements = bytes.len() / dtype.size();
-            let a = Array { dtype, shape: vec![1, elements], bytes };
+            let a = Array {
+                dtype,
+                shape: vec![1, elements],
+                bytes,
+            };
             assert_eq!(parse(&a.to_npy().unwrap()).unwrap(), a);
         }
     }
@@ -124,7 +179,12 @@ mod tests {
     fn rejects_garbage_and_other_dtypes() {
         assert!(parse(b"not an npy file").is_err());
         let mut f64_file = Vec::new();
-        let mut w = npyz::WriteOptions::new().default_dtype().shape(&[2]).writer(&mut f64_file).begin_nd().unwrap();
+        let mut w = npyz::WriteOptions::new()
+            .default_dtype()
+            .shape(&[2])
+            .writer(&mut f64_file)
+            .begin_nd()
+            .unwrap();
         w.extend([1.0f64, 2.0]).unwrap();
         w.finish().unwrap();
         let err = parse(&f64_file).unwrap_err().to_string();

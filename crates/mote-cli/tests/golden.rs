@@ -14,14 +14,24 @@ use mote_testdata::{golden, shared_dir, COVERED_MODELS};
 const FLOAT_RELATIVE_TOLERANCE: f32 = 1e-5;
 
 fn assert_matches(context: &str, got: &Array, want: &Array) {
-    assert_eq!((got.dtype, &got.shape), (want.dtype, &want.shape), "{context}: dtype or shape differs");
+    assert_eq!(
+        (got.dtype, &got.shape),
+        (want.dtype, &want.shape),
+        "{context}: dtype or shape differs"
+    );
     match got.dtype {
         DType::Float32 => {
             let floats = |a: &Array| -> Vec<f32> {
-                a.bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+                a.bytes
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect()
             };
             let (g, w) = (floats(got), floats(want));
-            let scale = w.iter().fold(0f32, |m, v| m.max(v.abs())).max(f32::MIN_POSITIVE);
+            let scale = w
+                .iter()
+                .fold(0f32, |m, v| m.max(v.abs()))
+                .max(f32::MIN_POSITIVE);
             for (i, (a, b)) in g.iter().zip(&w).enumerate() {
                 let err = (a - b).abs();
                 assert!(
@@ -32,7 +42,12 @@ fn assert_matches(context: &str, got: &Array, want: &Array) {
         }
         _ => {
             if got.bytes != want.bytes {
-                let first = got.bytes.iter().zip(&want.bytes).position(|(a, b)| a != b).unwrap_or(0);
+                let first = got
+                    .bytes
+                    .iter()
+                    .zip(&want.bytes)
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(0);
                 panic!(
                     "{context}: output differs from TFLM's first at byte {first} ({} vs {}); got {}, want {}",
                     got.bytes[first] as i8,
@@ -57,7 +72,8 @@ fn library_path_matches_tflm_on_every_golden_case() {
         let g = golden(&shared, name);
         let tflite = std::fs::read(&g.model).unwrap();
         let graph = mote_tflite::import(&tflite).unwrap_or_else(|e| panic!("{name}: import: {e}"));
-        let compiled = mote_compiler::compile(&graph).unwrap_or_else(|e| panic!("{name}: compile: {e}"));
+        let compiled =
+            mote_compiler::compile(&graph).unwrap_or_else(|e| panic!("{name}: compile: {e}"));
         let bytes = AlignedBytes::new(&compiled.bytes);
         let model = Model::from_bytes(bytes.as_slice()).unwrap();
         let mut arena = AlignedBytes::zeroed(model.arena_bytes());
@@ -65,7 +81,10 @@ fn library_path_matches_tflm_on_every_golden_case() {
         // One interpreter for all cases: nothing may leak from one invoke into the next.
         for case in &g.cases {
             for (i, path) in case.inputs.iter().enumerate() {
-                interpreter.input_bytes_mut(i).unwrap().copy_from_slice(&read(path).bytes);
+                interpreter
+                    .input_bytes_mut(i)
+                    .unwrap()
+                    .copy_from_slice(&read(path).bytes);
             }
             interpreter.invoke().unwrap();
             for (j, path) in case.outputs.iter().enumerate() {
@@ -75,12 +94,19 @@ fn library_path_matches_tflm_on_every_golden_case() {
                     shape: info.shape().to_vec(),
                     bytes: interpreter.output_bytes(j).unwrap().to_vec(),
                 };
-                assert_matches(&format!("{name} case {} output {j}", case.index), &got, &read(path));
+                assert_matches(
+                    &format!("{name} case {} output {j}", case.index),
+                    &got,
+                    &read(path),
+                );
                 checked += 1;
             }
         }
     }
-    assert!(checked >= COVERED_MODELS.len() * 4, "only {checked} outputs were compared");
+    assert!(
+        checked >= COVERED_MODELS.len() * 4,
+        "only {checked} outputs were compared"
+    );
 }
 
 #[test]
@@ -93,25 +119,44 @@ fn command_line_path_matches_tflm_on_every_golden_case() {
         // Compile once through the CLI, then run the .mote, so both commands are covered.
         let artefact = out_dir.join(format!("{name}.mote"));
         let status = Command::new(env!("CARGO_BIN_EXE_mote"))
-            .args(["compile".as_ref(), g.model.as_os_str(), "-o".as_ref(), artefact.as_os_str()])
+            .args([
+                "compile".as_ref(),
+                g.model.as_os_str(),
+                "-o".as_ref(),
+                artefact.as_os_str(),
+            ])
             .output()
             .unwrap();
-        assert!(status.status.success(), "{name}: mote compile failed: {}", String::from_utf8_lossy(&status.stderr));
+        assert!(
+            status.status.success(),
+            "{name}: mote compile failed: {}",
+            String::from_utf8_lossy(&status.stderr)
+        );
         for case in &g.cases {
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_mote"));
             cmd.arg("run").arg(&artefact);
             for input in &case.inputs {
                 cmd.arg("--input").arg(input);
             }
-            let outputs: Vec<_> =
-                (0..case.outputs.len()).map(|j| out_dir.join(format!("{name}.{}.out{j}.npy", case.index))).collect();
+            let outputs: Vec<_> = (0..case.outputs.len())
+                .map(|j| out_dir.join(format!("{name}.{}.out{j}.npy", case.index)))
+                .collect();
             for output in &outputs {
                 cmd.arg("--output").arg(output);
             }
             let result = cmd.output().unwrap();
-            assert!(result.status.success(), "{name} case {}: mote run failed: {}", case.index, String::from_utf8_lossy(&result.stderr));
+            assert!(
+                result.status.success(),
+                "{name} case {}: mote run failed: {}",
+                case.index,
+                String::from_utf8_lossy(&result.stderr)
+            );
             for (j, (got, want)) in outputs.iter().zip(&case.outputs).enumerate() {
-                assert_matches(&format!("{name} case {} output {j} (CLI)", case.index), &read(got), &read(want));
+                assert_matches(
+                    &format!("{name} case {} output {j} (CLI)", case.index),
+                    &read(got),
+                    &read(want),
+                );
             }
         }
     }

@@ -13,13 +13,28 @@ use crate::{IoReport, OpReport, Report};
 pub fn describe(bytes: &[u8]) -> Result<Report, FormatError> {
     let aligned = AlignedBytes::new(bytes);
     let model = Model::from_bytes(aligned.as_slice())?;
-    let tensor = |t: usize| model.tensor(t).ok_or(FormatError::BadTensor { tensor: t, what: "index" });
+    let tensor = |t: usize| {
+        model.tensor(t).ok_or(FormatError::BadTensor {
+            tensor: t,
+            what: "index",
+        })
+    };
 
     let mut ops = Vec::with_capacity(model.op_count());
     for o in 0..model.op_count() {
-        let op = model.op(o).ok_or(FormatError::BadOp { op: o, what: "record" })?;
-        let inputs: Vec<Option<TensorInfo>> = op.inputs.iter().map(|t| t.and_then(|t| model.tensor(t))).collect();
-        let out = tensor(op.outputs.get(0).ok_or(FormatError::BadOp { op: o, what: "output" })?)?;
+        let op = model.op(o).ok_or(FormatError::BadOp {
+            op: o,
+            what: "record",
+        })?;
+        let inputs: Vec<Option<TensorInfo>> = op
+            .inputs
+            .iter()
+            .map(|t| t.and_then(|t| model.tensor(t)))
+            .collect();
+        let out = tensor(op.outputs.get(0).ok_or(FormatError::BadOp {
+            op: o,
+            what: "output",
+        })?)?;
         let filter = inputs.get(1).copied().flatten();
         let macs = match (op.opcode, filter) {
             (OpCode::Conv2d, Some(f)) => out.elements() * f.dims[1] * f.dims[2] * f.dims[3],
@@ -35,11 +50,25 @@ pub fn describe(bytes: &[u8]) -> Result<Report, FormatError> {
         };
         ops.push(OpReport {
             op: op.opcode.name(),
-            input_shapes: inputs.iter().take(shown).flatten().map(|t| t.shape().to_vec()).collect(),
+            input_shapes: inputs
+                .iter()
+                .take(shown)
+                .flatten()
+                .map(|t| t.shape().to_vec())
+                .collect(),
             output_shape: out.shape().to_vec(),
-            dtype: inputs.first().copied().flatten().map_or("?", |t| t.dtype.name()),
+            dtype: inputs
+                .first()
+                .copied()
+                .flatten()
+                .map_or("?", |t| t.dtype.name()),
             macs,
-            weight_bytes: inputs.iter().flatten().filter(|t| t.location == Location::Const).map(|t| t.byte_len).sum(),
+            weight_bytes: inputs
+                .iter()
+                .flatten()
+                .filter(|t| t.location == Location::Const)
+                .map(|t| t.byte_len)
+                .sum(),
         });
     }
 
@@ -47,7 +76,9 @@ pub fn describe(bytes: &[u8]) -> Result<Report, FormatError> {
         list.iter()
             .enumerate()
             .map(|(i, t)| {
-                let t = t.and_then(|t| model.tensor(t)).ok_or(FormatError::BadGraphIo { index: i })?;
+                let t = t
+                    .and_then(|t| model.tensor(t))
+                    .ok_or(FormatError::BadGraphIo { index: i })?;
                 let quantized = t.scale != 0.0;
                 Ok(IoReport {
                     name: String::new(),
@@ -98,7 +129,11 @@ fn lower_bound(model: &Model<'_>) -> usize {
             return;
         }
         let key = *alias.get(&t).unwrap_or(&t);
-        let b = spans.entry(key).or_insert(Buffer { size: info.byte_len, first_use: at, last_use: at });
+        let b = spans.entry(key).or_insert(Buffer {
+            size: info.byte_len,
+            first_use: at,
+            last_use: at,
+        });
         b.first_use = b.first_use.min(at);
         b.last_use = b.last_use.max(at);
         b.size = b.size.max(info.byte_len);

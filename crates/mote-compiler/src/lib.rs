@@ -6,10 +6,10 @@
 //! [`Report`] (per-operator MACs and weight bytes, arena bytes and the lower bound) that
 //! `mote inspect` prints.
 
-pub mod planner;
-pub mod quant;
 mod describe;
 mod lower;
+pub mod planner;
+pub mod quant;
 
 pub use describe::describe;
 pub use lower::compile;
@@ -20,9 +20,17 @@ pub enum CompileError {
     #[error(transparent)]
     Ir(#[from] mote_ir::IrError),
     #[error("operator #{node} ({op}): {message}")]
-    Unsupported { node: usize, op: &'static str, message: String },
+    Unsupported {
+        node: usize,
+        op: &'static str,
+        message: String,
+    },
     #[error("tensor #{tensor} ({name}): {message}")]
-    Tensor { tensor: usize, name: String, message: String },
+    Tensor {
+        tensor: usize,
+        name: String,
+        message: String,
+    },
     #[error("writing the artefact: {0}")]
     Format(#[from] mote_format::FormatError),
 }

@@ -4,14 +4,16 @@
 use std::collections::HashMap;
 
 use mote_format::params::{
-    AddParams, Conv2dParams, DepthwiseConv2dParams, DequantizeParams, FullyConnectedParams, Pool2dParams,
-    QuantizeParams, SoftmaxParams,
+    AddParams, Conv2dParams, DepthwiseConv2dParams, DequantizeParams, FullyConnectedParams,
+    Pool2dParams, QuantizeParams, SoftmaxParams,
 };
 use mote_format::{Location, ModelBuilder, OpCode, TensorRecord, ALIGN};
 use mote_ir::{Activation, DType, Graph, Op, Tensor, TensorId};
 
 use crate::planner::{self, Buffer};
-use crate::quant::{activation_range_f32, activation_range_int8, add_quant, quantize_multiplier, softmax_quant};
+use crate::quant::{
+    activation_range_f32, activation_range_int8, add_quant, quantize_multiplier, softmax_quant,
+};
 use crate::{CompileError, Compiled};
 
 /// Compiles `graph` into a `.mote` artefact and a report.
@@ -22,11 +24,24 @@ pub fn compile(graph: &Graph) -> Result<Compiled, CompileError> {
         lowering.lower_node(n)?;
     }
     let b = &mut lowering.builder;
-    b.inputs = graph.inputs.iter().map(|t| lowering.arena_index[t]).collect();
-    b.outputs = graph.outputs.iter().map(|t| lowering.arena_index[t]).collect();
+    b.inputs = graph
+        .inputs
+        .iter()
+        .map(|t| lowering.arena_index[t])
+        .collect();
+    b.outputs = graph
+        .outputs
+        .iter()
+        .map(|t| lowering.arena_index[t])
+        .collect();
     let bytes = b.finish()?;
     let mut report = crate::describe(&bytes)?;
-    for (io, &t) in report.inputs.iter_mut().zip(&graph.inputs).chain(report.outputs.iter_mut().zip(&graph.outputs)) {
+    for (io, &t) in report
+        .inputs
+        .iter_mut()
+        .zip(&graph.inputs)
+        .chain(report.outputs.iter_mut().zip(&graph.outputs))
+    {
         io.name = graph.tensors[t].name.clone();
     }
     Ok(Compiled { bytes, report })
@@ -137,11 +152,19 @@ impl<'g> Lowering<'g> {
             .iter()
             .map(|r| {
                 let (first_use, last_use, size) = span[r];
-                Buffer { size, first_use, last_use }
+                Buffer {
+                    size,
+                    first_use,
+                    last_use,
+                }
             })
             .collect();
         let plan = planner::plan(&buffers, ALIGN);
-        let root_offset: HashMap<usize, usize> = roots.iter().zip(&plan.offsets).map(|(&r, &o)| (r, o)).collect();
+        let root_offset: HashMap<usize, usize> = roots
+            .iter()
+            .zip(&plan.offsets)
+            .map(|(&r, &o)| (r, o))
+            .collect();
 
         let mut builder = ModelBuilder::new();
         builder.arena_bytes = plan.arena_bytes;
@@ -164,21 +187,37 @@ impl<'g> Lowering<'g> {
                 return Err(CompileError::Tensor {
                     tensor: t,
                     name: tensor.name.clone(),
-                    message: format!("has {} dimensions; mote supports up to 4", record.shape.len()),
+                    message: format!(
+                        "has {} dimensions; mote supports up to 4",
+                        record.shape.len()
+                    ),
                 });
             }
             arena_index.insert(t, builder.add_tensor(record));
         }
-        Ok(Lowering { graph, builder, arena_index, const_index: HashMap::new() })
+        Ok(Lowering {
+            graph,
+            builder,
+            arena_index,
+            const_index: HashMap::new(),
+        })
     }
 
     fn unsupported(&self, n: usize, message: impl Into<String>) -> CompileError {
-        CompileError::Unsupported { node: n, op: self.graph.nodes[n].op.name(), message: message.into() }
+        CompileError::Unsupported {
+            node: n,
+            op: self.graph.nodes[n].op.name(),
+            message: message.into(),
+        }
     }
 
     /// Format index of tensor `t`: its arena record, or its constant (added on first use).
     fn tensor(&mut self, t: TensorId) -> Result<usize, CompileError> {
-        if let Some(&i) = self.arena_index.get(&t).or_else(|| self.const_index.get(&t)) {
+        if let Some(&i) = self
+            .arena_index
+            .get(&t)
+            .or_else(|| self.const_index.get(&t))
+        {
             return Ok(i);
         }
         let tensor = &self.graph.tensors[t];
@@ -186,7 +225,11 @@ impl<'g> Lowering<'g> {
         let (scale, zero_point) = per_tensor_quant(tensor);
         let record = TensorRecord {
             dtype: format_dtype(tensor, t)?,
-            shape: if tensor.shape.len() <= mote_format::MAX_RANK { tensor.shape.clone() } else { vec![tensor.elements()] },
+            shape: if tensor.shape.len() <= mote_format::MAX_RANK {
+                tensor.shape.clone()
+            } else {
+                vec![tensor.elements()]
+            },
             location: Location::Const,
             offset: self.builder.add_const(data),
             scale,
@@ -212,37 +255,72 @@ impl<'g> Lowering<'g> {
     }
 
     /// Requires that input `i` of node `n` is a constant, and returns it.
-    fn const_input(&self, n: usize, i: usize, role: &str) -> Result<Option<&'g Tensor>, CompileError> {
+    fn const_input(
+        &self,
+        n: usize,
+        i: usize,
+        role: &str,
+    ) -> Result<Option<&'g Tensor>, CompileError> {
         match self.graph.nodes[n].inputs.get(i).copied().flatten() {
             None => Ok(None),
             Some(t) if self.graph.tensors[t].is_const() => Ok(Some(&self.graph.tensors[t])),
-            Some(t) => Err(self.unsupported(n, format!("{role} `{}` must be a constant", self.graph.tensors[t].name))),
+            Some(t) => Err(self.unsupported(
+                n,
+                format!("{role} `{}` must be a constant", self.graph.tensors[t].name),
+            )),
         }
     }
 
     /// Per-output-channel requantization tables for int8 CONV/DEPTHWISE/FC: the real
     /// multiplier input_scale × filter_scale[c] / output_scale, in double precision as TFLite.
-    fn requant_tables(&mut self, n: usize, filter: &Tensor, channels: usize, per_channel_allowed: bool) -> Result<(usize, usize), CompileError> {
+    fn requant_tables(
+        &mut self,
+        n: usize,
+        filter: &Tensor,
+        channels: usize,
+        per_channel_allowed: bool,
+    ) -> Result<(usize, usize), CompileError> {
         let node = &self.graph.nodes[n];
         let (sx, _) = per_tensor_quant(&self.graph.tensors[node.inputs[0].unwrap_or(0)]);
         let (so, _) = per_tensor_quant(&self.graph.tensors[node.outputs[0]]);
-        let fq = filter
-            .quant
-            .as_ref()
-            .ok_or_else(|| self.unsupported(n, format!("filter `{}` has no quantization", filter.name)))?;
+        let fq = filter.quant.as_ref().ok_or_else(|| {
+            self.unsupported(n, format!("filter `{}` has no quantization", filter.name))
+        })?;
         if fq.scale.len() != 1 && (fq.scale.len() != channels || !per_channel_allowed) {
-            return Err(self.unsupported(n, format!("filter `{}` has {} scales for {channels} output channels", filter.name, fq.scale.len())));
+            return Err(self.unsupported(
+                n,
+                format!(
+                    "filter `{}` has {} scales for {channels} output channels",
+                    filter.name,
+                    fq.scale.len()
+                ),
+            ));
         }
         if fq.scale.len() > 1 && fq.zero_point.iter().any(|&z| z != 0) {
-            return Err(self.unsupported(n, format!("per-channel filter `{}` must be symmetric (zero point 0)", filter.name)));
+            return Err(self.unsupported(
+                n,
+                format!(
+                    "per-channel filter `{}` must be symmetric (zero point 0)",
+                    filter.name
+                ),
+            ));
         }
         if sx <= 0.0 || so <= 0.0 {
             return Err(self.unsupported(n, "int8 input and output need per-tensor quantization"));
         }
-        let (mut multipliers, mut shifts) = (Vec::with_capacity(channels), Vec::with_capacity(channels));
-        let count = if fq.scale.len() == 1 && !per_channel_allowed { 1 } else { channels };
+        let (mut multipliers, mut shifts) =
+            (Vec::with_capacity(channels), Vec::with_capacity(channels));
+        let count = if fq.scale.len() == 1 && !per_channel_allowed {
+            1
+        } else {
+            channels
+        };
         for c in 0..count {
-            let fs = if fq.scale.len() == 1 { fq.scale[0] } else { fq.scale[c] };
+            let fs = if fq.scale.len() == 1 {
+                fq.scale[0]
+            } else {
+                fq.scale[c]
+            };
             let (m, s) = quantize_multiplier(sx as f64 * fs as f64 / so as f64);
             multipliers.push(m);
             shifts.push(s);
@@ -272,19 +350,27 @@ impl<'g> Lowering<'g> {
         let int8 = x.dtype == DType::Int8;
         let (x_scale, x_zp) = per_tensor_quant(x);
         let (out_scale, out_zp) = per_tensor_quant(out);
-        if int8 && !matches!(node.op, Op::Reshape) && (x_scale <= 0.0 || (out.dtype == DType::Int8 && out_scale <= 0.0)) {
-            return Err(self.unsupported(n, "int8 tensors need per-tensor quantization (scale > 0)"));
+        if int8
+            && !matches!(node.op, Op::Reshape)
+            && (x_scale <= 0.0 || (out.dtype == DType::Int8 && out_scale <= 0.0))
+        {
+            return Err(
+                self.unsupported(n, "int8 tensors need per-tensor quantization (scale > 0)")
+            );
         }
         let xi = self.tensor(x_id)?;
         let oi = self.tensor(out_id)?;
 
         let (opcode, inputs, params): (OpCode, Vec<Option<usize>>, Vec<u8>) = match &node.op {
             Op::Conv2d(a) => {
-                let filter = self.const_input(n, 1, "filter")?.ok_or_else(|| self.unsupported(n, "filter is missing"))?;
+                let filter = self
+                    .const_input(n, 1, "filter")?
+                    .ok_or_else(|| self.unsupported(n, "filter is missing"))?;
                 let [_, h, w, _] = dims4(&x.shape);
                 let [oc, kh, kw, _] = dims4(&filter.shape);
                 let [_, oh, ow, _] = dims4(&out.shape);
-                let (act_min, act_max, float_act_min, float_act_max) = self.activation_bounds(n, a.activation);
+                let (act_min, act_max, float_act_min, float_act_max) =
+                    self.activation_bounds(n, a.activation);
                 let p = Conv2dParams {
                     stride_h: a.stride[0] as i32,
                     stride_w: a.stride[1] as i32,
@@ -307,11 +393,14 @@ impl<'g> Lowering<'g> {
                 (OpCode::Conv2d, with_input(xi, inputs), encode(&p))
             }
             Op::DepthwiseConv2d(a) => {
-                let filter = self.const_input(n, 1, "filter")?.ok_or_else(|| self.unsupported(n, "filter is missing"))?;
+                let filter = self
+                    .const_input(n, 1, "filter")?
+                    .ok_or_else(|| self.unsupported(n, "filter is missing"))?;
                 let [_, h, w, _] = dims4(&x.shape);
                 let [_, kh, kw, oc] = dims4(&filter.shape);
                 let [_, oh, ow, _] = dims4(&out.shape);
-                let (act_min, act_max, float_act_min, float_act_max) = self.activation_bounds(n, a.activation);
+                let (act_min, act_max, float_act_min, float_act_max) =
+                    self.activation_bounds(n, a.activation);
                 let p = DepthwiseConv2dParams {
                     stride_h: a.stride[0] as i32,
                     stride_w: a.stride[1] as i32,
@@ -335,10 +424,17 @@ impl<'g> Lowering<'g> {
                 (OpCode::DepthwiseConv2d, with_input(xi, inputs), encode(&p))
             }
             Op::FullyConnected(a) => {
-                let filter = self.const_input(n, 1, "filter")?.ok_or_else(|| self.unsupported(n, "filter is missing"))?;
+                let filter = self
+                    .const_input(n, 1, "filter")?
+                    .ok_or_else(|| self.unsupported(n, "filter is missing"))?;
                 let units = filter.shape[0];
-                let (act_min, act_max, float_act_min, float_act_max) = self.activation_bounds(n, a.activation);
-                let filter_zero_point = filter.quant.as_ref().and_then(|q| q.zero_point.first().copied()).unwrap_or(0) as i32;
+                let (act_min, act_max, float_act_min, float_act_max) =
+                    self.activation_bounds(n, a.activation);
+                let filter_zero_point = filter
+                    .quant
+                    .as_ref()
+                    .and_then(|q| q.zero_point.first().copied())
+                    .unwrap_or(0) as i32;
                 let p = FullyConnectedParams {
                     input_zero_point: x_zp,
                     filter_zero_point,
@@ -359,9 +455,13 @@ impl<'g> Lowering<'g> {
             Op::AveragePool2d(a) | Op::MaxPool2d(a) => {
                 let [_, h, w, _] = dims4(&x.shape);
                 let [_, oh, ow, _] = dims4(&out.shape);
-                let (act_min, act_max, float_act_min, float_act_max) = self.activation_bounds(n, a.activation);
+                let (act_min, act_max, float_act_min, float_act_max) =
+                    self.activation_bounds(n, a.activation);
                 if int8 && (x_scale != out_scale || x_zp != out_zp) {
-                    return Err(self.unsupported(n, "int8 pooling needs the same quantization on input and output"));
+                    return Err(self.unsupported(
+                        n,
+                        "int8 pooling needs the same quantization on input and output",
+                    ));
                 }
                 let p = Pool2dParams {
                     stride_h: a.stride[0] as i32,
@@ -375,16 +475,28 @@ impl<'g> Lowering<'g> {
                     float_act_min,
                     float_act_max,
                 };
-                let opcode = if matches!(node.op, Op::AveragePool2d(_)) { OpCode::AveragePool2d } else { OpCode::MaxPool2d };
+                let opcode = if matches!(node.op, Op::AveragePool2d(_)) {
+                    OpCode::AveragePool2d
+                } else {
+                    OpCode::MaxPool2d
+                };
                 (opcode, vec![Some(xi)], encode(&p))
             }
             Op::Add(a) => {
-                let y_id = node.inputs[1].ok_or_else(|| self.unsupported(n, "second input is missing"))?;
+                let y_id =
+                    node.inputs[1].ok_or_else(|| self.unsupported(n, "second input is missing"))?;
                 let y = &graph.tensors[y_id];
                 let yi = self.tensor(y_id)?;
                 let (y_scale, y_zp) = per_tensor_quant(y);
-                let (act_min, act_max, float_act_min, float_act_max) = self.activation_bounds(n, a.activation);
-                let mut p = AddParams { act_min, act_max, float_act_min, float_act_max, ..Default::default() };
+                let (act_min, act_max, float_act_min, float_act_max) =
+                    self.activation_bounds(n, a.activation);
+                let mut p = AddParams {
+                    act_min,
+                    act_max,
+                    float_act_min,
+                    float_act_max,
+                    ..Default::default()
+                };
                 if int8 {
                     if y_scale <= 0.0 {
                         return Err(self.unsupported(n, "int8 inputs need per-tensor quantization"));
@@ -402,40 +514,63 @@ impl<'g> Lowering<'g> {
             }
             Op::Reshape => (OpCode::Reshape, vec![Some(xi)], Vec::new()),
             Op::Softmax(a) => {
-                let mut p = SoftmaxParams { beta: a.beta, ..Default::default() };
+                let mut p = SoftmaxParams {
+                    beta: a.beta,
+                    ..Default::default()
+                };
                 if int8 {
                     if out_scale != 1.0 / 256.0 || out_zp != -128 {
                         return Err(self.unsupported(n, format!("int8 output must have scale 1/256 and zero point -128 (has {out_scale} and {out_zp})")));
                     }
-                    (p.input_multiplier, p.input_left_shift, p.diff_min) = softmax_quant(a.beta, x_scale);
+                    (p.input_multiplier, p.input_left_shift, p.diff_min) =
+                        softmax_quant(a.beta, x_scale);
                 }
                 (OpCode::Softmax, vec![Some(xi)], encode(&p))
             }
             Op::Quantize => {
-                let mut p = QuantizeParams { scale: out_scale, zero_point: out_zp, ..Default::default() };
+                let mut p = QuantizeParams {
+                    scale: out_scale,
+                    zero_point: out_zp,
+                    ..Default::default()
+                };
                 if out_scale <= 0.0 {
                     return Err(self.unsupported(n, "the output needs per-tensor quantization"));
                 }
                 if int8 {
                     p.input_zero_point = x_zp;
-                    (p.multiplier, p.shift) = quantize_multiplier(x_scale as f64 / out_scale as f64);
+                    (p.multiplier, p.shift) =
+                        quantize_multiplier(x_scale as f64 / out_scale as f64);
                 }
                 (OpCode::Quantize, vec![Some(xi)], encode(&p))
             }
             Op::Dequantize => {
-                let p = DequantizeParams { scale: x_scale, zero_point: x_zp };
+                let p = DequantizeParams {
+                    scale: x_scale,
+                    zero_point: x_zp,
+                };
                 (OpCode::Dequantize, vec![Some(xi)], encode(&p))
             }
         };
-        self.builder.ops.push(mote_format::OpRecord { opcode, inputs, outputs: vec![oi], params });
+        self.builder.ops.push(mote_format::OpRecord {
+            opcode,
+            inputs,
+            outputs: vec![oi],
+            params,
+        });
         Ok(())
     }
 
     /// Filter (input 1) and optional bias (input 2) as constants, checked for dtype.
-    fn weights_and_bias(&mut self, n: usize, int8: bool) -> Result<Vec<Option<usize>>, CompileError> {
+    fn weights_and_bias(
+        &mut self,
+        n: usize,
+        int8: bool,
+    ) -> Result<Vec<Option<usize>>, CompileError> {
         let node = &self.graph.nodes[n];
         let filter_id = node.inputs[1].ok_or_else(|| self.unsupported(n, "filter is missing"))?;
-        let filter = self.const_input(n, 1, "filter")?.ok_or_else(|| self.unsupported(n, "filter is missing"))?;
+        let filter = self
+            .const_input(n, 1, "filter")?
+            .ok_or_else(|| self.unsupported(n, "filter is missing"))?;
         let want = if int8 { DType::Int8 } else { DType::Float32 };
         if filter.dtype != want {
             return Err(self.unsupported(
@@ -449,7 +584,10 @@ impl<'g> Lowering<'g> {
             Some(b) => {
                 let want = if int8 { DType::Int32 } else { DType::Float32 };
                 if b.dtype != want {
-                    return Err(self.unsupported(n, format!("bias `{}` is {}, expected {want}", b.name, b.dtype)));
+                    return Err(self.unsupported(
+                        n,
+                        format!("bias `{}` is {}, expected {want}", b.name, b.dtype),
+                    ));
                 }
                 Some(self.tensor(node.inputs[2].unwrap_or(0))?)
             }

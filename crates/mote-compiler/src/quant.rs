@@ -12,7 +12,11 @@ pub fn frexp(x: f64) -> (f64, i32) {
     if x == 0.0 || !x.is_finite() {
         return (x, 0);
     }
-    let (x, bias) = if x.abs() < f64::MIN_POSITIVE { (x * 2f64.powi(54), -54) } else { (x, 0) };
+    let (x, bias) = if x.abs() < f64::MIN_POSITIVE {
+        (x * 2f64.powi(54), -54)
+    } else {
+        (x, 0)
+    };
     let bits = x.to_bits();
     let exponent = ((bits >> 52) & 0x7ff) as i32 - 1022;
     let mantissa = f64::from_bits((bits & !(0x7ffu64 << 52)) | (1022u64 << 52));
@@ -91,8 +95,9 @@ pub fn add_quant(scale1: f32, scale2: f32, scale_out: f32) -> AddQuant {
 /// `CalculateInputRadius` with 5 integer bits for the scaled differences).
 pub fn softmax_quant(beta: f32, input_scale: f32) -> (i32, i32, i32) {
     const SCALED_DIFF_INTEGER_BITS: i32 = 5;
-    let real = (beta as f64 * input_scale as f64 * (1i64 << (31 - SCALED_DIFF_INTEGER_BITS)) as f64)
-        .min((1i64 << 31) as f64 - 1.0);
+    let real =
+        (beta as f64 * input_scale as f64 * (1i64 << (31 - SCALED_DIFF_INTEGER_BITS)) as f64)
+            .min((1i64 << 31) as f64 - 1.0);
     let (multiplier, left_shift) = quantize_multiplier(real);
     let max_input_rescaled = ((1i64 << SCALED_DIFF_INTEGER_BITS) - 1) as f64
         * (1i64 << (31 - SCALED_DIFF_INTEGER_BITS)) as f64
@@ -131,9 +136,18 @@ mod tests {
     #[test]
     fn activation_ranges() {
         assert_eq!(activation_range_int8(Activation::None, 0.1, 3), (-128, 127));
-        assert_eq!(activation_range_int8(Activation::Relu, 0.1, -10), (-10, 127));
-        assert_eq!(activation_range_int8(Activation::Relu6, 0.1, -128), (-128, -68));
-        assert_eq!(activation_range_int8(Activation::ReluN1To1, 0.01, 0), (-100, 100));
+        assert_eq!(
+            activation_range_int8(Activation::Relu, 0.1, -10),
+            (-10, 127)
+        );
+        assert_eq!(
+            activation_range_int8(Activation::Relu6, 0.1, -128),
+            (-128, -68)
+        );
+        assert_eq!(
+            activation_range_int8(Activation::ReluN1To1, 0.01, 0),
+            (-100, 100)
+        );
     }
 
     #[test]

@@ -47,7 +47,10 @@ struct Header {
 impl Header {
     fn parse(bytes: &[u8]) -> Result<Self, FormatError> {
         if bytes.len() < HEADER_BYTES {
-            return Err(FormatError::Truncated { needed: HEADER_BYTES, got: bytes.len() });
+            return Err(FormatError::Truncated {
+                needed: HEADER_BYTES,
+                got: bytes.len(),
+            });
         }
         if bytes[0..4] != MAGIC {
             return Err(FormatError::BadMagic);
@@ -153,10 +156,12 @@ impl<'a> IndexList<'a> {
 
     /// Every entry, omitted ones as `None`.
     pub fn iter(&self) -> impl Iterator<Item = Option<usize>> + 'a {
-        self.bytes.chunks_exact(2).map(|c| match u16::from_le_bytes([c[0], c[1]]) {
-            NO_TENSOR => None,
-            v => Some(v as usize),
-        })
+        self.bytes
+            .chunks_exact(2)
+            .map(|c| match u16::from_le_bytes([c[0], c[1]]) {
+                NO_TENSOR => None,
+                v => Some(v as usize),
+            })
     }
 }
 
@@ -176,7 +181,12 @@ impl<'a> OpInfo<'a> {
     }
 }
 
-fn section(bytes_len: usize, offset: usize, len: usize, name: &'static str) -> Result<(), FormatError> {
+fn section(
+    bytes_len: usize,
+    offset: usize,
+    len: usize,
+    name: &'static str,
+) -> Result<(), FormatError> {
     match offset.checked_add(len) {
         Some(end) if end <= bytes_len && offset >= HEADER_BYTES => Ok(()),
         _ => Err(FormatError::BadSection(name)),
@@ -188,7 +198,10 @@ impl<'a> Model<'a> {
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, FormatError> {
         let header = Header::parse(bytes)?;
         if bytes.len() < header.file_bytes {
-            return Err(FormatError::Truncated { needed: header.file_bytes, got: bytes.len() });
+            return Err(FormatError::Truncated {
+                needed: header.file_bytes,
+                got: bytes.len(),
+            });
         }
         if bytes.len() > header.file_bytes || header.file_bytes < HEADER_BYTES {
             return Err(FormatError::BadSection("file length"));
@@ -209,7 +222,10 @@ impl<'a> Model<'a> {
     pub fn from_bytes_unchecksummed(bytes: &'a [u8]) -> Result<Self, FormatError> {
         let header = Header::parse(bytes)?;
         if bytes.len() != header.file_bytes {
-            return Err(FormatError::Truncated { needed: header.file_bytes, got: bytes.len() });
+            return Err(FormatError::Truncated {
+                needed: header.file_bytes,
+                got: bytes.len(),
+            });
         }
         if (bytes.as_ptr() as usize) % 4 != 0 {
             return Err(FormatError::Misaligned);
@@ -220,10 +236,27 @@ impl<'a> Model<'a> {
     fn validate_structure(bytes: &'a [u8], header: Header) -> Result<Self, FormatError> {
         let n = bytes.len();
         let h = &header;
-        let table = |count: usize, size: usize, name| count.checked_mul(size).ok_or(FormatError::BadSection(name));
-        section(n, h.tensors_offset, table(h.tensor_count, TENSOR_RECORD_BYTES, "tensors")?, "tensors")?;
-        section(n, h.ops_offset, table(h.op_count, OP_RECORD_BYTES, "operators")?, "operators")?;
-        section(n, h.index_offset, table(h.index_count, 2, "indices")?, "indices")?;
+        let table = |count: usize, size: usize, name| {
+            count.checked_mul(size).ok_or(FormatError::BadSection(name))
+        };
+        section(
+            n,
+            h.tensors_offset,
+            table(h.tensor_count, TENSOR_RECORD_BYTES, "tensors")?,
+            "tensors",
+        )?;
+        section(
+            n,
+            h.ops_offset,
+            table(h.op_count, OP_RECORD_BYTES, "operators")?,
+            "operators",
+        )?;
+        section(
+            n,
+            h.index_offset,
+            table(h.index_count, 2, "indices")?,
+            "indices",
+        )?;
         section(n, h.params_offset, h.params_bytes, "params")?;
         section(n, h.const_offset, h.const_bytes, "constants")?;
         if h.const_offset % ALIGN != 0 {
@@ -239,8 +272,13 @@ impl<'a> Model<'a> {
         for o in 0..h.op_count {
             model.validate_op(o)?;
         }
-        for (count, start) in [(h.input_count, h.inputs_index), (h.output_count, h.outputs_index)] {
-            let list = model.index_list(start, count).ok_or(FormatError::BadSection("graph inputs/outputs"))?;
+        for (count, start) in [
+            (h.input_count, h.inputs_index),
+            (h.output_count, h.outputs_index),
+        ] {
+            let list = model
+                .index_list(start, count)
+                .ok_or(FormatError::BadSection("graph inputs/outputs"))?;
             for (i, idx) in list.iter().enumerate() {
                 match idx.and_then(|t| model.tensor(t)) {
                     Some(t) if t.location == Location::Arena => {}
@@ -293,8 +331,14 @@ impl<'a> Model<'a> {
         let n_out = rec[3] as usize;
         let start = u32_at(rec, 4) as usize;
         let inputs = self.index_list(start, n_in).ok_or(bad("input list"))?;
-        let outputs = self.index_list(start + n_in, n_out).ok_or(bad("output list"))?;
-        for idx in inputs.bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])) {
+        let outputs = self
+            .index_list(start + n_in, n_out)
+            .ok_or(bad("output list"))?;
+        for idx in inputs
+            .bytes
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        {
             if idx != NO_TENSOR && idx as usize >= self.header.tensor_count {
                 return Err(bad("input tensor index"));
             }
@@ -308,19 +352,25 @@ impl<'a> Model<'a> {
         let p_off = u32_at(rec, 8) as usize;
         let p_len = u32_at(rec, 12) as usize;
         match p_off.checked_add(p_len) {
-            Some(end) if end <= self.header.params_bytes && p_off % 4 == 0 && p_len % 4 == 0 => Ok(()),
+            Some(end) if end <= self.header.params_bytes && p_off % 4 == 0 && p_len % 4 == 0 => {
+                Ok(())
+            }
             _ => Err(bad("params range")),
         }
     }
 
     fn tensor_record(&self, t: usize) -> &'a [u8] {
         let at = self.header.tensors_offset + t * TENSOR_RECORD_BYTES;
-        self.bytes.get(at..at + TENSOR_RECORD_BYTES).unwrap_or(&[0; TENSOR_RECORD_BYTES])
+        self.bytes
+            .get(at..at + TENSOR_RECORD_BYTES)
+            .unwrap_or(&[0; TENSOR_RECORD_BYTES])
     }
 
     fn op_record(&self, o: usize) -> &'a [u8] {
         let at = self.header.ops_offset + o * OP_RECORD_BYTES;
-        self.bytes.get(at..at + OP_RECORD_BYTES).unwrap_or(&[0; OP_RECORD_BYTES])
+        self.bytes
+            .get(at..at + OP_RECORD_BYTES)
+            .unwrap_or(&[0; OP_RECORD_BYTES])
     }
 
     fn index_list(&self, start: usize, count: usize) -> Option<IndexList<'a>> {
@@ -329,7 +379,9 @@ impl<'a> Model<'a> {
             return None;
         }
         let at = self.header.index_offset;
-        Some(IndexList { bytes: self.bytes.get(at + start * 2..at + end * 2)? })
+        Some(IndexList {
+            bytes: self.bytes.get(at + start * 2..at + end * 2)?,
+        })
     }
 
     /// The whole artefact.

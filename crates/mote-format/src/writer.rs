@@ -73,15 +73,36 @@ impl ModelBuilder {
     }
 
     /// Adds an operator with typed parameters.
-    pub fn add_op<P: Params>(&mut self, opcode: OpCode, inputs: Vec<Option<usize>>, outputs: Vec<usize>, params: &P) {
+    pub fn add_op<P: Params>(
+        &mut self,
+        opcode: OpCode,
+        inputs: Vec<Option<usize>>,
+        outputs: Vec<usize>,
+        params: &P,
+    ) {
         let mut bytes = vec![0u8; P::WORDS * 4];
         params.encode_into(&mut bytes);
-        self.ops.push(OpRecord { opcode, inputs, outputs, params: bytes });
+        self.ops.push(OpRecord {
+            opcode,
+            inputs,
+            outputs,
+            params: bytes,
+        });
     }
 
     /// Adds an operator that has no parameters.
-    pub fn add_plain_op(&mut self, opcode: OpCode, inputs: Vec<Option<usize>>, outputs: Vec<usize>) {
-        self.ops.push(OpRecord { opcode, inputs, outputs, params: Vec::new() });
+    pub fn add_plain_op(
+        &mut self,
+        opcode: OpCode,
+        inputs: Vec<Option<usize>>,
+        outputs: Vec<usize>,
+    ) {
+        self.ops.push(OpRecord {
+            opcode,
+            inputs,
+            outputs,
+            params: Vec::new(),
+        });
     }
 
     /// Writes the artefact.
@@ -201,7 +222,10 @@ impl AlignedBytes {
 
     /// `len` zero bytes.
     pub fn zeroed(len: usize) -> Self {
-        AlignedBytes { blocks: vec![0u128; len.div_ceil(16)], len }
+        AlignedBytes {
+            blocks: vec![0u128; len.div_ceil(16)],
+            len,
+        }
     }
 
     pub fn as_slice(&self) -> &[u8] {

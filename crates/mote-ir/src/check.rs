@@ -5,7 +5,13 @@
 use crate::{DType, Graph, IrError, Op, Padding};
 
 /// Output size of a windowed operator along one axis, as TFLite computes it.
-pub fn output_size(padding: Padding, input: usize, filter: usize, stride: usize, dilation: usize) -> Option<usize> {
+pub fn output_size(
+    padding: Padding,
+    input: usize,
+    filter: usize,
+    stride: usize,
+    dilation: usize,
+) -> Option<usize> {
     if stride == 0 || dilation == 0 || filter == 0 {
         return None;
     }
@@ -23,7 +29,9 @@ impl Graph {
         for (list, what) in [(&self.inputs, "input"), (&self.outputs, "output")] {
             for &t in list {
                 if t >= n_tensors {
-                    return Err(IrError::Graph(format!("graph {what} refers to tensor {t}, which does not exist")));
+                    return Err(IrError::Graph(format!(
+                        "graph {what} refers to tensor {t}, which does not exist"
+                    )));
                 }
             }
         }
@@ -45,7 +53,11 @@ impl Graph {
             }
         }
         for (n, node) in self.nodes.iter().enumerate() {
-            self.check_node(n).map_err(|message| IrError::Node { node: n, op: node.op.name(), message })?;
+            self.check_node(n).map_err(|message| IrError::Node {
+                node: n,
+                op: node.op.name(),
+                message,
+            })?;
         }
         Ok(())
     }
@@ -66,25 +78,37 @@ impl Graph {
                 .ok_or_else(|| format!("input {i} is missing"))
         };
         let output = |i: usize| -> Result<&crate::Tensor, String> {
-            node.outputs.get(i).map(|&t| &self.tensors[t]).ok_or_else(|| format!("output {i} is missing"))
+            node.outputs
+                .get(i)
+                .map(|&t| &self.tensors[t])
+                .ok_or_else(|| format!("output {i} is missing"))
         };
         let out = output(0)?;
         let x = input(0)?;
         let supported = |t: &crate::Tensor, role: &str| -> Result<(), String> {
             match t.dtype {
                 DType::Int8 | DType::Float32 => Ok(()),
-                other => Err(format!("{role} `{}` is {other}; mote supports int8 and float32 activations", t.name)),
+                other => Err(format!(
+                    "{role} `{}` is {other}; mote supports int8 and float32 activations",
+                    t.name
+                )),
             }
         };
         let same_dtype = |role: &str, t: &crate::Tensor| -> Result<(), String> {
             if t.dtype != x.dtype {
-                return Err(format!("{role} `{}` is {} but the input is {}", t.name, t.dtype, x.dtype));
+                return Err(format!(
+                    "{role} `{}` is {} but the input is {}",
+                    t.name, t.dtype, x.dtype
+                ));
             }
             Ok(())
         };
         let expect_shape = |want: &[usize]| -> Result<(), String> {
             if out.shape != want {
-                return Err(format!("output `{}` has shape {:?}, expected {:?}", out.name, out.shape, want));
+                return Err(format!(
+                    "output `{}` has shape {:?}, expected {:?}",
+                    out.name, out.shape, want
+                ));
             }
             Ok(())
         };
@@ -102,10 +126,14 @@ impl Graph {
                     return Err(format!("filter depth {ic} does not divide input depth {c}"));
                 }
                 if ic != c {
-                    return Err(format!("grouped convolution (input depth {c}, filter depth {ic}) is not supported"));
+                    return Err(format!(
+                        "grouped convolution (input depth {c}, filter depth {ic}) is not supported"
+                    ));
                 }
-                let oh = output_size(a.padding, h, kh, a.stride[0], a.dilation[0]).ok_or("bad stride, dilation or filter height")?;
-                let ow = output_size(a.padding, w, kw, a.stride[1], a.dilation[1]).ok_or("bad stride, dilation or filter width")?;
+                let oh = output_size(a.padding, h, kh, a.stride[0], a.dilation[0])
+                    .ok_or("bad stride, dilation or filter height")?;
+                let ow = output_size(a.padding, w, kw, a.stride[1], a.dilation[1])
+                    .ok_or("bad stride, dilation or filter width")?;
                 expect_shape(&[nb, oh, ow, oc])?;
                 self.check_bias(node, 2, oc)?;
             }
@@ -120,8 +148,10 @@ impl Graph {
                         a.depth_multiplier
                     ));
                 }
-                let oh = output_size(a.padding, h, kh, a.stride[0], a.dilation[0]).ok_or("bad stride, dilation or filter height")?;
-                let ow = output_size(a.padding, w, kw, a.stride[1], a.dilation[1]).ok_or("bad stride, dilation or filter width")?;
+                let oh = output_size(a.padding, h, kh, a.stride[0], a.dilation[0])
+                    .ok_or("bad stride, dilation or filter height")?;
+                let ow = output_size(a.padding, w, kw, a.stride[1], a.dilation[1])
+                    .ok_or("bad stride, dilation or filter width")?;
                 expect_shape(&[nb, oh, ow, oc])?;
                 self.check_bias(node, 2, oc)?;
             }
@@ -130,15 +160,24 @@ impl Graph {
                 same_dtype("output", out)?;
                 let f = input(1)?;
                 if f.shape.len() != 2 {
-                    return Err(format!("filter `{}` must be 2-D, has shape {:?}", f.name, f.shape));
+                    return Err(format!(
+                        "filter `{}` must be 2-D, has shape {:?}",
+                        f.name, f.shape
+                    ));
                 }
                 let (units, depth) = (f.shape[0], f.shape[1]);
                 if depth == 0 || x.elements() % depth != 0 {
-                    return Err(format!("input of {} elements is not a whole number of rows of depth {depth}", x.elements()));
+                    return Err(format!(
+                        "input of {} elements is not a whole number of rows of depth {depth}",
+                        x.elements()
+                    ));
                 }
                 let batches = x.elements() / depth;
                 if out.elements() != batches * units || out.shape.last() != Some(&units) {
-                    return Err(format!("output `{}` has shape {:?}, expected {batches} rows of {units}", out.name, out.shape));
+                    return Err(format!(
+                        "output `{}` has shape {:?}, expected {batches} rows of {units}",
+                        out.name, out.shape
+                    ));
                 }
                 self.check_bias(node, 2, units)?;
             }
@@ -146,8 +185,10 @@ impl Graph {
                 supported(x, "input")?;
                 same_dtype("output", out)?;
                 let [nb, h, w, c] = rank4(x, "input")?;
-                let oh = output_size(a.padding, h, a.filter[0], a.stride[0], 1).ok_or("bad stride or filter height")?;
-                let ow = output_size(a.padding, w, a.filter[1], a.stride[1], 1).ok_or("bad stride or filter width")?;
+                let oh = output_size(a.padding, h, a.filter[0], a.stride[0], 1)
+                    .ok_or("bad stride or filter height")?;
+                let ow = output_size(a.padding, w, a.filter[1], a.stride[1], 1)
+                    .ok_or("bad stride or filter width")?;
                 expect_shape(&[nb, oh, ow, c])?;
             }
             Op::Add(_) => {
@@ -159,12 +200,21 @@ impl Graph {
                     return Err("inputs of more than 4 dimensions are not supported".into());
                 }
                 let rank = x.shape.len().max(y.shape.len());
-                let dim = |s: &[usize], i: usize| if i + s.len() >= rank { s[i + s.len() - rank] } else { 1 };
+                let dim = |s: &[usize], i: usize| {
+                    if i + s.len() >= rank {
+                        s[i + s.len() - rank]
+                    } else {
+                        1
+                    }
+                };
                 let mut want = Vec::with_capacity(rank);
                 for i in 0..rank {
                     let (a, b) = (dim(&x.shape, i), dim(&y.shape, i));
                     if a != b && a != 1 && b != 1 {
-                        return Err(format!("shapes {:?} and {:?} cannot be broadcast together", x.shape, y.shape));
+                        return Err(format!(
+                            "shapes {:?} and {:?} cannot be broadcast together",
+                            x.shape, y.shape
+                        ));
                     }
                     want.push(a.max(b));
                 }
@@ -182,18 +232,27 @@ impl Graph {
                 supported(x, "input")?;
                 same_dtype("output", out)?;
                 if out.shape != x.shape || x.shape.is_empty() {
-                    return Err(format!("output shape {:?} must equal input shape {:?}", out.shape, x.shape));
+                    return Err(format!(
+                        "output shape {:?} must equal input shape {:?}",
+                        out.shape, x.shape
+                    ));
                 }
             }
             Op::Quantize => {
                 if !(matches!(x.dtype, DType::Float32 | DType::Int8) && out.dtype == DType::Int8) {
-                    return Err(format!("quantizes {} to {}; mote supports float32/int8 to int8", x.dtype, out.dtype));
+                    return Err(format!(
+                        "quantizes {} to {}; mote supports float32/int8 to int8",
+                        x.dtype, out.dtype
+                    ));
                 }
                 expect_shape(&x.shape)?;
             }
             Op::Dequantize => {
                 if !(x.dtype == DType::Int8 && out.dtype == DType::Float32) {
-                    return Err(format!("dequantizes {} to {}; mote supports int8 to float32", x.dtype, out.dtype));
+                    return Err(format!(
+                        "dequantizes {} to {}; mote supports int8 to float32",
+                        x.dtype, out.dtype
+                    ));
                 }
                 expect_shape(&x.shape)?;
             }
@@ -205,7 +264,11 @@ impl Graph {
         if let Some(b) = node.inputs.get(i).copied().flatten() {
             let b = &self.tensors[b];
             if b.elements() != channels {
-                return Err(format!("bias `{}` has {} elements, expected {channels}", b.name, b.elements()));
+                return Err(format!(
+                    "bias `{}` has {} elements, expected {channels}",
+                    b.name,
+                    b.elements()
+                ));
             }
         }
         Ok(())

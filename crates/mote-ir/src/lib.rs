@@ -60,7 +60,11 @@ pub struct Quantization {
 
 impl Quantization {
     pub fn per_tensor(scale: f32, zero_point: i64) -> Self {
-        Quantization { scale: vec![scale], zero_point: vec![zero_point], axis: 0 }
+        Quantization {
+            scale: vec![scale],
+            zero_point: vec![zero_point],
+            axis: 0,
+        }
     }
 
     /// True when there is one scale for the whole tensor.
@@ -216,9 +220,17 @@ pub struct Graph {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum IrError {
     #[error("operator #{node} ({op}): {message}")]
-    Node { node: usize, op: &'static str, message: String },
+    Node {
+        node: usize,
+        op: &'static str,
+        message: String,
+    },
     #[error("tensor #{tensor} ({name}): {message}")]
-    Tensor { tensor: usize, name: String, message: String },
+    Tensor {
+        tensor: usize,
+        name: String,
+        message: String,
+    },
     #[error("graph: {0}")]
     Graph(String),
 }
@@ -228,9 +240,16 @@ impl Graph {
     pub fn macs(&self, n: usize) -> u64 {
         let node = &self.nodes[n];
         let shape = |i: usize| -> &[usize] {
-            node.inputs.get(i).copied().flatten().map_or(&[][..], |t| &self.tensors[t].shape[..])
+            node.inputs
+                .get(i)
+                .copied()
+                .flatten()
+                .map_or(&[][..], |t| &self.tensors[t].shape[..])
         };
-        let out_elems = node.outputs.first().map_or(0, |&t| self.tensors[t].elements()) as u64;
+        let out_elems = node
+            .outputs
+            .first()
+            .map_or(0, |&t| self.tensors[t].elements()) as u64;
         match &node.op {
             Op::Conv2d(_) => {
                 let f = shape(1);

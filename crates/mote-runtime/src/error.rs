@@ -8,15 +8,25 @@ pub enum Error {
     /// The artefact itself is invalid.
     Format(FormatError),
     /// The arena is smaller than the model's plan.
-    ArenaTooSmall { needed: usize, got: usize },
+    ArenaTooSmall {
+        needed: usize,
+        got: usize,
+    },
     /// The arena does not start on a 16-byte boundary (use [`crate::Arena`]).
     ArenaMisaligned,
     /// Operator `op` cannot be run as stored; `what` says which check failed.
-    InvalidOp { op: usize, opcode: OpCode, what: &'static str },
+    InvalidOp {
+        op: usize,
+        opcode: OpCode,
+        what: &'static str,
+    },
     NoSuchInput(usize),
     NoSuchOutput(usize),
     /// A typed access asked for the wrong element type.
-    WrongDType { expected: DType, requested: DType },
+    WrongDType {
+        expected: DType,
+        requested: DType,
+    },
 }
 
 impl From<FormatError> for Error {
@@ -30,7 +40,10 @@ impl core::fmt::Display for Error {
         match self {
             Error::Format(e) => e.fmt(f),
             Error::ArenaTooSmall { needed, got } => {
-                write!(f, "arena too small: the model needs {needed} bytes, got {got}")
+                write!(
+                    f,
+                    "arena too small: the model needs {needed} bytes, got {got}"
+                )
             }
             Error::ArenaMisaligned => write!(f, "arena must start on a 16-byte boundary"),
             Error::InvalidOp { op, opcode, what } => {
@@ -38,7 +51,10 @@ impl core::fmt::Display for Error {
             }
             Error::NoSuchInput(i) => write!(f, "the model has no input {i}"),
             Error::NoSuchOutput(j) => write!(f, "the model has no output {j}"),
-            Error::WrongDType { expected, requested } => write!(
+            Error::WrongDType {
+                expected,
+                requested,
+            } => write!(
                 f,
                 "tensor is {} but was accessed as {}",
                 expected.name(),

@@ -6,8 +6,8 @@
 //! `invoke` calls it with `execute = true`, so the code that validates is the code that runs.
 
 use mote_format::params::{
-    AddParams, Conv2dParams, DepthwiseConv2dParams, DequantizeParams, FullyConnectedParams, Pool2dParams,
-    QuantizeParams, SoftmaxParams,
+    AddParams, Conv2dParams, DepthwiseConv2dParams, DequantizeParams, FullyConnectedParams,
+    Pool2dParams, QuantizeParams, SoftmaxParams,
 };
 use mote_format::{DType, Location, Model, OpCode, OpInfo, TensorInfo};
 use mote_kernels as k;
@@ -37,7 +37,14 @@ impl<'x> Views<'x> {
         }
         let (before, rest) = arena.split_at_mut(out.offset);
         let (out_bytes, after) = rest.split_at_mut(out.byte_len);
-        Some(Views { model, before, out: out_bytes, after, out_start: out.offset, out_end })
+        Some(Views {
+            model,
+            before,
+            out: out_bytes,
+            after,
+            out_start: out.offset,
+            out_end,
+        })
     }
 
     /// The bytes of an input tensor; `None` if they overlap the output.
@@ -75,11 +82,19 @@ struct OpCtx<'m> {
 
 impl<'m> OpCtx<'m> {
     fn bad(&self, what: &'static str) -> Error {
-        Error::InvalidOp { op: self.index, opcode: self.op.opcode, what }
+        Error::InvalidOp {
+            op: self.index,
+            opcode: self.op.opcode,
+            what,
+        }
     }
 
     fn input(&self, i: usize) -> Result<TensorInfo, Error> {
-        self.op.inputs.get(i).and_then(|t| self.model.tensor(t)).ok_or(self.bad("a required input is missing"))
+        self.op
+            .inputs
+            .get(i)
+            .and_then(|t| self.model.tensor(t))
+            .ok_or(self.bad("a required input is missing"))
     }
 
     fn optional_input(&self, i: usize) -> Option<TensorInfo> {
@@ -87,7 +102,9 @@ impl<'m> OpCtx<'m> {
     }
 
     fn params<P: mote_format::Params>(&self) -> Result<P, Error> {
-        self.op.params::<P>().ok_or(self.bad("parameters have the wrong length"))
+        self.op
+            .params::<P>()
+            .ok_or(self.bad("parameters have the wrong length"))
     }
 
     fn ensure(&self, ok: bool, what: &'static str) -> Result<(), Error> {
@@ -99,16 +116,28 @@ impl<'m> OpCtx<'m> {
     }
 
     fn window(&self, values: &[i32], min: i32, what: &'static str) -> Result<(), Error> {
-        self.ensure(values.iter().all(|&v| (min..=MAX_WINDOW).contains(&v)), what)
+        self.ensure(
+            values.iter().all(|&v| (min..=MAX_WINDOW).contains(&v)),
+            what,
+        )
     }
 
     /// Checks the int32 per-channel requantization tensors at inputs `i` and `i + 1`.
     fn requant(&self, i: usize, allowed: &[usize]) -> Result<(TensorInfo, TensorInfo), Error> {
         let m = self.input(i)?;
         let s = self.input(i + 1)?;
-        self.ensure(m.dtype == DType::Int32 && s.dtype == DType::Int32, "multiplier and shift must be int32")?;
-        self.ensure(m.elements() == s.elements() && allowed.contains(&m.elements()), "multiplier/shift length does not match the channels")?;
-        self.ensure(s.location == Location::Const && m.location == Location::Const, "multiplier and shift must be constants")?;
+        self.ensure(
+            m.dtype == DType::Int32 && s.dtype == DType::Int32,
+            "multiplier and shift must be int32",
+        )?;
+        self.ensure(
+            m.elements() == s.elements() && allowed.contains(&m.elements()),
+            "multiplier/shift length does not match the channels",
+        )?;
+        self.ensure(
+            s.location == Location::Const && m.location == Location::Const,
+            "multiplier and shift must be constants",
+        )?;
         Ok((m, s))
     }
 
@@ -116,7 +145,10 @@ impl<'m> OpCtx<'m> {
         match self.optional_input(i) {
             None => Ok(None),
             Some(b) => {
-                self.ensure(b.dtype == dtype && b.elements() == channels, "bias dtype or length does not match")?;
+                self.ensure(
+                    b.dtype == dtype && b.elements() == channels,
+                    "bias dtype or length does not match",
+                )?;
                 Ok(Some(b))
             }
         }
@@ -129,15 +161,36 @@ fn words<'x, T: bytemuck::Pod>(views: &Views<'x>, t: &TensorInfo) -> Option<&'x 
 }
 
 /// Checks operator `o` and, if `execute`, runs it.
-pub(crate) fn run_op<'m: 'x, 'x>(model: &Model<'m>, arena: &'x mut [u8], o: usize, execute: bool) -> Result<(), Error> {
-    let op = model.op(o).ok_or(Error::Format(mote_format::FormatError::BadOp { op: o, what: "record" }))?;
-    let cx = OpCtx { model: *model, op, index: o };
+pub(crate) fn run_op<'m: 'x, 'x>(
+    model: &Model<'m>,
+    arena: &'x mut [u8],
+    o: usize,
+    execute: bool,
+) -> Result<(), Error> {
+    let op = model
+        .op(o)
+        .ok_or(Error::Format(mote_format::FormatError::BadOp {
+            op: o,
+            what: "record",
+        }))?;
+    let cx = OpCtx {
+        model: *model,
+        op,
+        index: o,
+    };
     cx.ensure(op.outputs.len() == 1, "must have exactly one output")?;
-    let out = op.outputs.get(0).and_then(|t| model.tensor(t)).ok_or(cx.bad("output is missing"))?;
+    let out = op
+        .outputs
+        .get(0)
+        .and_then(|t| model.tensor(t))
+        .ok_or(cx.bad("output is missing"))?;
 
     if op.opcode == OpCode::Reshape {
         let x = cx.input(0)?;
-        cx.ensure(x.elements() == out.elements() && x.dtype == out.dtype, "input and output differ in size or dtype")?;
+        cx.ensure(
+            x.elements() == out.elements() && x.dtype == out.dtype,
+            "input and output differ in size or dtype",
+        )?;
         if execute {
             run_reshape(model, arena, &x, &out).ok_or(cx.bad("input lies outside the arena"))?;
         }
@@ -148,7 +201,10 @@ pub(crate) fn run_op<'m: 'x, 'x>(model: &Model<'m>, arena: &'x mut [u8], o: usiz
     let views = Views::new(*model, arena, &out).ok_or(cx.bad("output lies outside the arena"))?;
     for t in op.inputs.iter().flatten() {
         let t = model.tensor(t).ok_or(cx.bad("input index out of range"))?;
-        cx.ensure(views.data(&t).is_some(), "an input overlaps the output in the arena")?;
+        cx.ensure(
+            views.data(&t).is_some(),
+            "an input overlaps the output in the arena",
+        )?;
     }
     let fail = cx.bad("tensor data is misaligned");
     let exec = |ok: Option<()>| ok.ok_or(fail);
@@ -158,26 +214,58 @@ pub(crate) fn run_op<'m: 'x, 'x>(model: &Model<'m>, arena: &'x mut [u8], o: usiz
             let depthwise = op.opcode == OpCode::DepthwiseConv2d;
             let (stride, dilation, pad, depth_multiplier) = if depthwise {
                 let p: DepthwiseConv2dParams = cx.params()?;
-                ([p.stride_h, p.stride_w], [p.dilation_h, p.dilation_w], [p.pad_top, p.pad_left], p.depth_multiplier)
+                (
+                    [p.stride_h, p.stride_w],
+                    [p.dilation_h, p.dilation_w],
+                    [p.pad_top, p.pad_left],
+                    p.depth_multiplier,
+                )
             } else {
                 let p: Conv2dParams = cx.params()?;
-                ([p.stride_h, p.stride_w], [p.dilation_h, p.dilation_w], [p.pad_top, p.pad_left], 1)
+                (
+                    [p.stride_h, p.stride_w],
+                    [p.dilation_h, p.dilation_w],
+                    [p.pad_top, p.pad_left],
+                    1,
+                )
             };
-            cx.window(&[stride[0], stride[1], dilation[0], dilation[1], depth_multiplier], 1, "stride, dilation or depth multiplier out of range")?;
+            cx.window(
+                &[
+                    stride[0],
+                    stride[1],
+                    dilation[0],
+                    dilation[1],
+                    depth_multiplier,
+                ],
+                1,
+                "stride, dilation or depth multiplier out of range",
+            )?;
             cx.window(&[pad[0], pad[1]], -MAX_WINDOW, "padding out of range")?;
             let x = cx.input(0)?;
             let f = cx.input(1)?;
-            cx.ensure(x.rank == 4 && f.rank == 4 && out.rank == 4, "input, filter and output must be 4-D")?;
+            cx.ensure(
+                x.rank == 4 && f.rank == 4 && out.rank == 4,
+                "input, filter and output must be 4-D",
+            )?;
             let [n, _, _, c] = x.dims;
             let [fo, _, _, fi] = f.dims;
             let [on, _, _, oc] = out.dims;
             cx.ensure(n == on, "batch of input and output differ")?;
             if depthwise {
-                cx.ensure(fo == 1 && fi == oc && oc == c * depth_multiplier as usize, "filter shape does not match input depth × depth multiplier")?;
+                cx.ensure(
+                    fo == 1 && fi == oc && oc == c * depth_multiplier as usize,
+                    "filter shape does not match input depth × depth multiplier",
+                )?;
             } else {
-                cx.ensure(fi == c && fo == oc, "filter shape does not match input and output depth")?;
+                cx.ensure(
+                    fi == c && fo == oc,
+                    "filter shape does not match input and output depth",
+                )?;
             }
-            cx.ensure(f.dtype == x.dtype && out.dtype == x.dtype, "input, filter and output dtypes differ")?;
+            cx.ensure(
+                f.dtype == x.dtype && out.dtype == x.dtype,
+                "input, filter and output dtypes differ",
+            )?;
             match x.dtype {
                 DType::Int8 => {
                     let b = cx.bias(2, DType::Int32, oc)?;
@@ -188,15 +276,22 @@ pub(crate) fn run_op<'m: 'x, 'x>(model: &Model<'m>, arena: &'x mut [u8], o: usiz
                                 Some(b) => Some(words::<i32>(&views, b)?),
                                 None => None,
                             };
-                            let (mult, shift) = (words::<i32>(&views, &m)?, words::<i32>(&views, &s)?);
+                            let (mult, shift) =
+                                (words::<i32>(&views, &m)?, words::<i32>(&views, &s)?);
                             let (input, filter) = (i8s(views.data(&x)?), i8s(views.data(&f)?));
                             let output = i8s_mut(views.out);
                             if depthwise {
                                 let p: DepthwiseConv2dParams = cx.params().ok()?;
-                                k::depthwise_conv2d::depthwise_conv2d_int8(&p, input, x.dims, filter, f.dims, bias, mult, shift, output, out.dims);
+                                k::depthwise_conv2d::depthwise_conv2d_int8(
+                                    &p, input, x.dims, filter, f.dims, bias, mult, shift, output,
+                                    out.dims,
+                                );
                             } else {
                                 let p: Conv2dParams = cx.params().ok()?;
-                                k::conv2d::conv2d_int8(&p, input, x.dims, filter, f.dims, bias, mult, shift, output, out.dims);
+                                k::conv2d::conv2d_int8(
+                                    &p, input, x.dims, filter, f.dims, bias, mult, shift, output,
+                                    out.dims,
+                                );
                             }
                             Some(())
                         })())?;
@@ -210,14 +305,20 @@ pub(crate) fn run_op<'m: 'x, 'x>(model: &Model<'m>, arena: &'x mut [u8], o: usiz
                                 Some(b) => Some(words::<f32>(&views, b)?),
                                 None => None,
                             };
-                            let (input, filter) = (words::<f32>(&views, &x)?, words::<f32>(&views, &f)?);
-                            let output: &mut [f32] = bytemuck::try_cast_slice_mut(views.out).ok()?;
+                            let (input, filter) =
+                                (words::<f32>(&views, &x)?, words::<f32>(&views, &f)?);
+                            let output: &mut [f32] =
+                                bytemuck::try_cast_slice_mut(views.out).ok()?;
                             if depthwise {
                                 let p: DepthwiseConv2dParams = cx.params().ok()?;
-                                k::depthwise_conv2d::depthwise_conv2d_f32(&p, input, x.dims, filter, f.dims, bias, output, out.dims);
+                                k::depthwise_conv2d::depthwise_conv2d_f32(
+                                    &p, input, x.dims, filter, f.dims, bias, output, out.dims,
+                                );
                             } else {
                                 let p: Conv2dParams = cx.params().ok()?;
-                                k::conv2d::conv2d_f32(&p, input, x.dims, filter, f.dims, bias, output, out.dims);
+                                k::conv2d::conv2d_f32(
+                                    &p, input, x.dims, filter, f.dims, bias, output, out.dims,
+                                );
                             }
                             Some(())
                         })())?;
@@ -232,10 +333,19 @@ pub(crate) fn run_op<'m: 'x, 'x>(model: &Model<'m>, arena: &'x mut [u8], o: usiz
             let f = cx.input(1)?;
             cx.ensure(f.rank == 2, "filter must be 2-D")?;
             let [units, depth, _, _] = f.dims;
-            cx.ensure(depth > 0 && x.elements() % depth == 0, "input is not a whole number of rows of the filter depth")?;
+            cx.ensure(
+                depth > 0 && x.elements() % depth == 0,
+                "input is not a whole number of rows of the filter depth",
+            )?;
             let batches = x.elements() / depth;
-            cx.ensure(out.elements() == batches * units, "output size is not batches × units")?;
-            cx.ensure(f.dtype == x.dtype && out.dtype == x.dtype, "input, filter and output dtypes differ")?;
+            cx.ensure(
+                out.elements() == batches * units,
+                "output size is not batches × units",
+            )?;
+            cx.ensure(
+                f.dtype == x.dtype && out.dtype == x.dtype,
+                "input, filter and output dtypes differ",
+            )?;
             match x.dtype {
                 DType::Int8 => {
                     let b = cx.bias(2, DType::Int32, units)?;
@@ -246,9 +356,21 @@ pub(crate) fn run_op<'m: 'x, 'x>(model: &Model<'m>, arena: &'x mut [u8], o: usiz
                                 Some(b) => Some(words::<i32>(&views, b)?),
                                 None => None,
                             };
-                            let (mult, shift) = (words::<i32>(&views, &m)?, words::<i32>(&views, &s)?);
+                            let (mult, shift) =
+                                (words::<i32>(&views, &m)?, words::<i32>(&views, &s)?);
                             let (input, filter) = (i8s(views.data(&x)?), i8s(views.data(&f)?));
-                            k::fully_connected::fully_connected_int8(&p, input, filter, bias, mult, shift, i8s_mut(views.out), batches, depth, units);
+                            k::fully_connected::fully_connected_int8(
+                                &p,
+                                input,
+                                filter,
+                                bias,
+                                mult,
+                                shift,
+                                i8s_mut(views.out),
+                                batches,
+                                depth,
+                                units,
+                            );
                             Some(())
                         })())?;
                     }
@@ -261,9 +383,13 @@ pub(crate) fn run_op<'m: 'x, 'x>(model: &Model<'m>, arena: &'x mut [u8], o: usiz
                                 Some(b) => Some(words::<f32>(&views, b)?),
                                 None => None,
                             };
-                            let (input, filter) = (words::<f32>(&views, &x)?, words::<f32>(&views, &f)?);
-                            let output: &mut [f32] = bytemuck::try_cast_slice_mut(views.out).ok()?;
-                            k::fully_connected::fully_connected_f32(&p, input, filter, bias, output, batches, depth, units);
+                            let (input, filter) =
+                                (words::<f32>(&views, &x)?, words::<f32>(&views, &f)?);
+                            let output: &mut [f32] =
+                                bytemuck::try_cast_slice_mut(views.out).ok()?;
+                            k::fully_connected::fully_connected_f32(
+                                &p, input, filter, bias, output, batches, depth, units,
+                            );
                             Some(())
                         })())?;
                     }
@@ -273,11 +399,22 @@ pub(crate) fn run_op<'m: 'x, 'x>(model: &Model<'m>, arena: &'x mut [u8], o: usiz
         }
         OpCode::AveragePool2d | OpCode::MaxPool2d => {
             let p: Pool2dParams = cx.params()?;
-            cx.window(&[p.stride_h, p.stride_w, p.filter_h, p.filter_w], 1, "stride or filter size out of range")?;
-            cx.window(&[p.pad_top, p.pad_left], -MAX_WINDOW, "padding out of range")?;
+            cx.window(
+                &[p.stride_h, p.stride_w, p.filter_h, p.filter_w],
+                1,
+                "stride or filter size out of range",
+            )?;
+            cx.window(
+                &[p.pad_top, p.pad_left],
+                -MAX_WINDOW,
+                "padding out of range",
+            )?;
             let x = cx.input(0)?;
             cx.ensure(x.rank == 4 && out.rank == 4, "input and output must be 4-D")?;
-            cx.ensure(x.dims[0] == out.dims[0] && x.dims[3] == out.dims[3], "batch or depth of input and output differ")?;
+            cx.ensure(
+                x.dims[0] == out.dims[0] && x.dims[3] == out.dims[3],
+                "batch or depth of input and output differ",
+            )?;
             cx.ensure(out.dtype == x.dtype, "input and output dtypes differ")?;
             let average = op.opcode == OpCode::AveragePool2d;
             match x.dtype {
@@ -298,7 +435,8 @@ pub(crate) fn run_op<'m: 'x, 'x>(model: &Model<'m>, arena: &'x mut [u8], o: usiz
                     if execute {
                         exec((|| {
                             let input = words::<f32>(&views, &x)?;
-                            let output: &mut [f32] = bytemuck::try_cast_slice_mut(views.out).ok()?;
+                            let output: &mut [f32] =
+                                bytemuck::try_cast_slice_mut(views.out).ok()?;
                             if average {
                                 k::pool2d::average_pool2d_f32(&p, input, x.dims, output, out.dims);
                             } else {
@@ -316,9 +454,16 @@ pub(crate) fn run_op<'m: 'x, 'x>(model: &Model<'m>, arena: &'x mut [u8], o: usiz
             let x = cx.input(0)?;
             let y = cx.input(1)?;
             let (xs, ys, os) = (x.dims4(), y.dims4(), out.dims4());
-            let broadcastable = (0..4).all(|d| (xs[d] == os[d] || xs[d] == 1) && (ys[d] == os[d] || ys[d] == 1));
-            cx.ensure(broadcastable, "input shapes do not broadcast to the output shape")?;
-            cx.ensure(y.dtype == x.dtype && out.dtype == x.dtype, "input and output dtypes differ")?;
+            let broadcastable =
+                (0..4).all(|d| (xs[d] == os[d] || xs[d] == 1) && (ys[d] == os[d] || ys[d] == 1));
+            cx.ensure(
+                broadcastable,
+                "input shapes do not broadcast to the output shape",
+            )?;
+            cx.ensure(
+                y.dtype == x.dtype && out.dtype == x.dtype,
+                "input and output dtypes differ",
+            )?;
             if x.dtype == DType::Int8 {
                 cx.ensure((0..=31).contains(&p.left_shift), "left shift out of range")?;
             }
@@ -336,7 +481,8 @@ pub(crate) fn run_op<'m: 'x, 'x>(model: &Model<'m>, arena: &'x mut [u8], o: usiz
                     if execute {
                         exec((|| {
                             let (a, b) = (words::<f32>(&views, &x)?, words::<f32>(&views, &y)?);
-                            let output: &mut [f32] = bytemuck::try_cast_slice_mut(views.out).ok()?;
+                            let output: &mut [f32] =
+                                bytemuck::try_cast_slice_mut(views.out).ok()?;
                             k::add::add_f32(&p, a, xs, b, ys, output, os);
                             Some(())
                         })())?;
@@ -348,14 +494,22 @@ pub(crate) fn run_op<'m: 'x, 'x>(model: &Model<'m>, arena: &'x mut [u8], o: usiz
         OpCode::Softmax => {
             let p: SoftmaxParams = cx.params()?;
             let x = cx.input(0)?;
-            cx.ensure(x.rank >= 1 && x.elements() == out.elements() && out.dtype == x.dtype, "output must match the input")?;
+            cx.ensure(
+                x.rank >= 1 && x.elements() == out.elements() && out.dtype == x.dtype,
+                "output must match the input",
+            )?;
             let depth = x.dims[x.rank - 1];
             cx.ensure(depth > 0, "last dimension is empty")?;
             match x.dtype {
                 DType::Int8 => {
                     if execute {
                         exec((|| {
-                            k::softmax::softmax_int8(&p, i8s(views.data(&x)?), i8s_mut(views.out), depth);
+                            k::softmax::softmax_int8(
+                                &p,
+                                i8s(views.data(&x)?),
+                                i8s_mut(views.out),
+                                depth,
+                            );
                             Some(())
                         })())?;
                     }
@@ -364,7 +518,8 @@ pub(crate) fn run_op<'m: 'x, 'x>(model: &Model<'m>, arena: &'x mut [u8], o: usiz
                     if execute {
                         exec((|| {
                             let input = words::<f32>(&views, &x)?;
-                            let output: &mut [f32] = bytemuck::try_cast_slice_mut(views.out).ok()?;
+                            let output: &mut [f32] =
+                                bytemuck::try_cast_slice_mut(views.out).ok()?;
                             k::softmax::softmax_f32(&p, input, output, depth);
                             Some(())
                         })())?;
@@ -376,12 +531,19 @@ pub(crate) fn run_op<'m: 'x, 'x>(model: &Model<'m>, arena: &'x mut [u8], o: usiz
         OpCode::Quantize => {
             let p: QuantizeParams = cx.params()?;
             let x = cx.input(0)?;
-            cx.ensure(x.elements() == out.elements() && out.dtype == DType::Int8, "output must be int8 of the input's size")?;
+            cx.ensure(
+                x.elements() == out.elements() && out.dtype == DType::Int8,
+                "output must be int8 of the input's size",
+            )?;
             match x.dtype {
                 DType::Float32 => {
                     if execute {
                         exec((|| {
-                            k::quantize::quantize_f32_to_int8(&p, words::<f32>(&views, &x)?, i8s_mut(views.out));
+                            k::quantize::quantize_f32_to_int8(
+                                &p,
+                                words::<f32>(&views, &x)?,
+                                i8s_mut(views.out),
+                            );
                             Some(())
                         })())?;
                     }
@@ -389,7 +551,11 @@ pub(crate) fn run_op<'m: 'x, 'x>(model: &Model<'m>, arena: &'x mut [u8], o: usiz
                 DType::Int8 => {
                     if execute {
                         exec((|| {
-                            k::quantize::requantize_int8(&p, i8s(views.data(&x)?), i8s_mut(views.out));
+                            k::quantize::requantize_int8(
+                                &p,
+                                i8s(views.data(&x)?),
+                                i8s_mut(views.out),
+                            );
                             Some(())
                         })())?;
                     }
@@ -400,7 +566,12 @@ pub(crate) fn run_op<'m: 'x, 'x>(model: &Model<'m>, arena: &'x mut [u8], o: usiz
         OpCode::Dequantize => {
             let p: DequantizeParams = cx.params()?;
             let x = cx.input(0)?;
-            cx.ensure(x.dtype == DType::Int8 && out.dtype == DType::Float32 && x.elements() == out.elements(), "must map int8 to float32 of the same size")?;
+            cx.ensure(
+                x.dtype == DType::Int8
+                    && out.dtype == DType::Float32
+                    && x.elements() == out.elements(),
+                "must map int8 to float32 of the same size",
+            )?;
             if execute {
                 exec((|| {
                     let input = i8s(views.data(&x)?);
@@ -418,7 +589,12 @@ pub(crate) fn run_op<'m: 'x, 'x>(model: &Model<'m>, arena: &'x mut [u8], o: usiz
 
 /// RESHAPE moves no data when the planner gave input and output the same offset, and copies
 /// otherwise (e.g. from a constant, or when a graph input is reshaped into a graph output).
-fn run_reshape(model: &Model<'_>, arena: &mut [u8], x: &TensorInfo, out: &TensorInfo) -> Option<()> {
+fn run_reshape(
+    model: &Model<'_>,
+    arena: &mut [u8],
+    x: &TensorInfo,
+    out: &TensorInfo,
+) -> Option<()> {
     let out_end = out.offset.checked_add(out.byte_len)?;
     match x.location {
         Location::Arena => {

@@ -79,12 +79,18 @@ impl<'m, 'a> Interpreter<'m, 'a> {
     /// runnable, then returns an interpreter ready for [`input_mut`](Self::input_mut).
     pub fn new(model: &Model<'m>, arena: &'a mut [u8]) -> Result<Self, Error> {
         if arena.len() < model.arena_bytes() {
-            return Err(Error::ArenaTooSmall { needed: model.arena_bytes(), got: arena.len() });
+            return Err(Error::ArenaTooSmall {
+                needed: model.arena_bytes(),
+                got: arena.len(),
+            });
         }
         if (arena.as_ptr() as usize) % ALIGN != 0 {
             return Err(Error::ArenaMisaligned);
         }
-        let interpreter = Interpreter { model: *model, arena };
+        let interpreter = Interpreter {
+            model: *model,
+            arena,
+        };
         for o in 0..model.op_count() {
             exec::run_op(&interpreter.model, interpreter.arena, o, false)?;
         }
@@ -111,25 +117,38 @@ impl<'m, 'a> Interpreter<'m, 'a> {
 
     /// Description (dtype, shape, quantization) of input `i`.
     pub fn input_info(&self, i: usize) -> Result<TensorInfo, Error> {
-        self.model.inputs().get(i).and_then(|t| self.model.tensor(t)).ok_or(Error::NoSuchInput(i))
+        self.model
+            .inputs()
+            .get(i)
+            .and_then(|t| self.model.tensor(t))
+            .ok_or(Error::NoSuchInput(i))
     }
 
     /// Description of output `j`.
     pub fn output_info(&self, j: usize) -> Result<TensorInfo, Error> {
-        self.model.outputs().get(j).and_then(|t| self.model.tensor(t)).ok_or(Error::NoSuchOutput(j))
+        self.model
+            .outputs()
+            .get(j)
+            .and_then(|t| self.model.tensor(t))
+            .ok_or(Error::NoSuchOutput(j))
     }
 
     /// The bytes of input `i`, to be filled before [`invoke`](Self::invoke).
     pub fn input_bytes_mut(&mut self, i: usize) -> Result<&mut [u8], Error> {
         let t = self.input_info(i)?;
-        self.arena.get_mut(t.offset..t.offset + t.byte_len).ok_or(Error::NoSuchInput(i))
+        self.arena
+            .get_mut(t.offset..t.offset + t.byte_len)
+            .ok_or(Error::NoSuchInput(i))
     }
 
     /// Input `i` as elements of type `T`, which must be its dtype.
     pub fn input_mut<T: Element>(&mut self, i: usize) -> Result<&mut [T], Error> {
         let t = self.input_info(i)?;
         if t.dtype != T::DTYPE {
-            return Err(Error::WrongDType { expected: t.dtype, requested: T::DTYPE });
+            return Err(Error::WrongDType {
+                expected: t.dtype,
+                requested: T::DTYPE,
+            });
         }
         bytemuck::try_cast_slice_mut(self.input_bytes_mut(i)?).map_err(|_| Error::ArenaMisaligned)
     }
@@ -137,14 +156,19 @@ impl<'m, 'a> Interpreter<'m, 'a> {
     /// The bytes of output `j`, valid after [`invoke`](Self::invoke).
     pub fn output_bytes(&self, j: usize) -> Result<&[u8], Error> {
         let t = self.output_info(j)?;
-        self.arena.get(t.offset..t.offset + t.byte_len).ok_or(Error::NoSuchOutput(j))
+        self.arena
+            .get(t.offset..t.offset + t.byte_len)
+            .ok_or(Error::NoSuchOutput(j))
     }
 
     /// Output `j` as elements of type `T`, which must be its dtype.
     pub fn output<T: Element>(&self, j: usize) -> Result<&[T], Error> {
         let t = self.output_info(j)?;
         if t.dtype != T::DTYPE {
-            return Err(Error::WrongDType { expected: t.dtype, requested: T::DTYPE });
+            return Err(Error::WrongDType {
+                expected: t.dtype,
+                requested: T::DTYPE,
+            });
         }
         bytemuck::try_cast_slice(self.output_bytes(j)?).map_err(|_| Error::ArenaMisaligned)
     }
@@ -157,7 +181,14 @@ impl<'m, 'a> Interpreter<'m, 'a> {
     /// Runs every operator in order, calling `profiler` around each.
     pub fn invoke_profiled<P: Profiler>(&mut self, profiler: &mut P) -> Result<(), Error> {
         for o in 0..self.model.op_count() {
-            let opcode = self.model.op(o).map(|op| op.opcode).ok_or(Error::Format(FormatError::BadOp { op: o, what: "record" }))?;
+            let opcode =
+                self.model
+                    .op(o)
+                    .map(|op| op.opcode)
+                    .ok_or(Error::Format(FormatError::BadOp {
+                        op: o,
+                        what: "record",
+                    }))?;
             profiler.before_op(o, opcode);
             exec::run_op(&self.model, self.arena, o, true)?;
             profiler.after_op(o, opcode);

@@ -25,16 +25,30 @@ fn runtime_builds_for_thumb_targets() {
             if std::env::var_os("CI").is_some() {
                 panic!("rust target {target} is not installed (`rustup target add {target}`)");
             }
-            eprintln!("skipped: rust target {target} is not installed (rustup target add {target})");
+            eprintln!(
+                "skipped: rust target {target} is not installed (rustup target add {target})"
+            );
             continue;
         }
         // A separate target dir: the outer `cargo test` holds the lock on the usual one.
         let out = Command::new(env!("CARGO"))
             .current_dir(&workspace)
-            .args(["build", "--quiet", "-p", "mote-runtime", "--target", target, "--target-dir"])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "mote-runtime",
+                "--target",
+                target,
+                "--target-dir",
+            ])
             .arg(workspace.join("target/thumb"))
             .output()
             .expect("running cargo");
-        assert!(out.status.success(), "building mote-runtime for {target} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "building mote-runtime for {target} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

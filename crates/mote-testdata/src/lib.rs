@@ -26,7 +26,10 @@ pub fn shared_dir() -> Option<PathBuf> {
             dir.display()
         );
     }
-    eprintln!("skipped: reference data not found at {} (set MOTE_SHARED)", dir.display());
+    eprintln!(
+        "skipped: reference data not found at {} (set MOTE_SHARED)",
+        dir.display()
+    );
     None
 }
 
@@ -53,9 +56,13 @@ pub fn golden(shared: &Path, name: &str) -> Golden {
     let manifest_path = dir.join("manifest.json");
     let text = std::fs::read_to_string(&manifest_path)
         .unwrap_or_else(|e| panic!("reading {}: {e}", manifest_path.display()));
-    let manifest: serde_json::Value =
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", manifest_path.display()));
-    let model = shared.join("models").join(manifest["model"].as_str().expect("manifest has a model path"));
+    let manifest: serde_json::Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("parsing {}: {e}", manifest_path.display()));
+    let model = shared.join("models").join(
+        manifest["model"]
+            .as_str()
+            .expect("manifest has a model path"),
+    );
     let n_inputs = manifest["inputs"].as_array().map_or(0, Vec::len);
     let n_outputs = manifest["outputs"].as_array().map_or(0, Vec::len);
     let cases = manifest["cases"]
@@ -66,12 +73,21 @@ pub fn golden(shared: &Path, name: &str) -> Golden {
             let k = c["case"].as_u64().expect("case number") as usize;
             GoldenCase {
                 index: k,
-                inputs: (0..n_inputs).map(|i| dir.join(format!("case_{k}.in{i}.npy"))).collect(),
-                outputs: (0..n_outputs).map(|j| dir.join(format!("case_{k}.out{j}.npy"))).collect(),
+                inputs: (0..n_inputs)
+                    .map(|i| dir.join(format!("case_{k}.in{i}.npy")))
+                    .collect(),
+                outputs: (0..n_outputs)
+                    .map(|j| dir.join(format!("case_{k}.out{j}.npy")))
+                    .collect(),
             }
         })
         .collect();
-    Golden { name: name.to_string(), model, tflm_arena_bytes: manifest["tflm_arena_bytes"].as_u64(), cases }
+    Golden {
+        name: name.to_string(),
+        model,
+        tflm_arena_bytes: manifest["tflm_arena_bytes"].as_u64(),
+        cases,
+    }
 }
 
 /// The golden folders of the models mote's runtime covers (issue #2's list: the MLPerf Tiny
