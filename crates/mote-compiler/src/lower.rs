@@ -19,6 +19,14 @@ use crate::{CompileError, Compiled};
 /// Compiles `graph` into a `.mote` artefact and a report.
 pub fn compile(graph: &Graph) -> Result<Compiled, CompileError> {
     graph.check()?;
+    // The artefact addresses bytes with 32-bit offsets.
+    if let Some((t, tensor)) = graph.tensors.iter().enumerate().find(|(_, t)| t.byte_len() > u32::MAX as usize / 2) {
+        return Err(CompileError::Tensor {
+            tensor: t,
+            name: tensor.name.clone(),
+            message: format!("shape {:?} is too large for a microcontroller model", tensor.shape),
+        });
+    }
     let mut lowering = Lowering::new(graph)?;
     for n in 0..graph.nodes.len() {
         lowering.lower_node(n)?;

@@ -15,10 +15,10 @@ pub fn output_size(
     if stride == 0 || dilation == 0 || filter == 0 {
         return None;
     }
-    let effective = (filter - 1) * dilation + 1;
+    let effective = (filter - 1).saturating_mul(dilation).saturating_add(1);
     match padding {
         Padding::Same => Some(input.div_ceil(stride)),
-        Padding::Valid => (input + stride).checked_sub(effective).map(|n| n / stride),
+        Padding::Valid => input.saturating_add(stride).checked_sub(effective).map(|n| n / stride),
     }
 }
 
@@ -142,7 +142,7 @@ impl Graph {
                 same_dtype("output", out)?;
                 let [nb, h, w, c] = rank4(x, "input")?;
                 let [one, kh, kw, oc] = rank4(input(1)?, "filter")?;
-                if one != 1 || a.depth_multiplier == 0 || oc != c * a.depth_multiplier {
+                if one != 1 || a.depth_multiplier == 0 || oc != c.saturating_mul(a.depth_multiplier) {
                     return Err(format!(
                         "filter shape [{one}, {kh}, {kw}, {oc}] does not match input depth {c} × depth multiplier {}",
                         a.depth_multiplier
@@ -173,7 +173,7 @@ impl Graph {
                     ));
                 }
                 let batches = x.elements() / depth;
-                if out.elements() != batches * units || out.shape.last() != Some(&units) {
+                if out.elements() != batches.saturating_mul(units) || out.shape.last() != Some(&units) {
                     return Err(format!(
                         "output `{}` has shape {:?}, expected {batches} rows of {units}",
                         out.name, out.shape

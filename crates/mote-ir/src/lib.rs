@@ -87,12 +87,14 @@ pub struct Tensor {
 }
 
 impl Tensor {
+    /// Number of elements; saturates instead of overflowing on absurd shapes, which
+    /// [`Graph::check`] then rejects because no data or arena can hold them.
     pub fn elements(&self) -> usize {
-        self.shape.iter().product()
+        self.shape.iter().fold(1usize, |n, &d| n.saturating_mul(d))
     }
 
     pub fn byte_len(&self) -> usize {
-        self.elements() * self.dtype.size()
+        self.elements().saturating_mul(self.dtype.size())
     }
 
     pub fn is_const(&self) -> bool {
