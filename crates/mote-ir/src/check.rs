@@ -4,7 +4,8 @@
 
 use crate::{DType, Graph, IrError, Op, Padding};
 
-/// Output size of a windowed operator along one axis, as TFLite computes it.
+/// Output size of a windowed operator along one axis, as TFLite computes it; `None` when the
+/// parameters are meaningless or the window does not fit the input even once.
 pub fn output_size(
     padding: Padding,
     input: usize,
@@ -18,7 +19,7 @@ pub fn output_size(
     let effective = (filter - 1).saturating_mul(dilation).saturating_add(1);
     match padding {
         Padding::Same => Some(input.div_ceil(stride)),
-        Padding::Valid => input.saturating_add(stride).checked_sub(effective).map(|n| n / stride),
+        Padding::Valid => input.saturating_add(stride).checked_sub(effective).map(|n| n / stride).filter(|&n| n > 0),
     }
 }
 
@@ -272,5 +273,102 @@ impl Graph {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Activation, AddAttrs, Conv2dAttrs, Node, Quantization, Tensor};
+
+    fn tensor(name: &str, dtype: DType, shape: &[usize], constant: bool) -> Tensor {
+        let bytes = shape.iter().product::<usize>() * dtype.size();
+        Tensor {
+            name: name.into(),
+            dtype,
+            shape: shape.to_vec(),
+            quant: Some(Quantization::per_tensor(0.5, 0)),
+            data: constant.then(|| vec![0; bytes]),
+        }
+    }
+
+    /// input [1,5,5,2] * filter [3,3,3,2], stride 2, SAME → [1,3,3,3].
+    fn conv_graph(output_shape: &[usize]) -> Graph {
+        Graph {
+            tensors: vec![
+                tensor("x", DType::Int8, &[1, 5, 5, 2], false),
+                tensor("w", DType::Int8, &[3, 3, 3, 2], true),
+                tensor("b", DType::Int32, &[3], true),
+                tensor("y", DType::Int8, output_shape, false),
+            ],
+            nodes: vec![Node {
+                op: Op::Conv2d(Conv2dAttrs {
+                    padding: Padding::Same,
+                    stride: [2, 2],
+                    dilation: [1, 1],
+                    activation: Activation::Relu,
+                }),
+                inputs: vec![Some(0), Some(1), Some(2)],
+                outputs: vec![3],
+            }],
+            inputs: vec![0],
+            outputs: vec![3],
+        }
+    }
+
+    #[test]
+    fn output_sizes_follow_tflite() {
+        assert_eq!(output_size(Padding::Same, 5, 3, 2, 1), Some(3));
+        assert_eq!(output_size(Padding::Valid, 5, 3, 2, 1), Some(2));
+        // Dilation 2 makes a 3-tap filter span 5 inputs.
+        assert_eq!(output_size(Padding::Valid, 5, 3, 1, 2), Some(1));
+        assert_eq!(output_size(Padding::Valid, 2, 3, 1, 1), None);
+        assert_eq!(output_size(Padding::Same, 5, 3, 0, 1), None);
+    }
+
+    #[test]
+    fn consistent_conv_passes_and_wrong_output_shape_is_named() {
+        assert_eq!(conv_graph(&[1, 3, 3, 3]).check(), Ok(()));
+        let err = conv_graph(&[1, 2, 2, 3]).check().unwrap_err().to_string();
+        assert!(err.contains("operator #0 (CONV_2D)") && err.contains("[1, 3, 3, 3]"), "{err}");
+    }
+
+    #[test]
+    fn constant_data_must_fill_its_shape() {
+        let mut g = conv_graph(&[1, 3, 3, 3]);
+        g.tensors[1].data.as_mut().unwrap().pop();
+        let err = g.check().unwrap_err().to_string();
+        assert!(err.contains("tensor #1 (w)"), "{err}");
+    }
+
+    #[test]
+    fn add_broadcasts_like_tflite() {
+        let graph = |a: &[usize], b: &[usize], out: &[usize]| Graph {
+            tensors: vec![
+                tensor("a", DType::Float32, a, false),
+                tensor("b", DType::Float32, b, true),
+                tensor("c", DType::Float32, out, false),
+            ],
+            nodes: vec![Node {
+                op: Op::Add(AddAttrs { activation: Activation::None }),
+                inputs: vec![Some(0), Some(1)],
+                outputs: vec![2],
+            }],
+            inputs: vec![0],
+            outputs: vec![2],
+        };
+        assert_eq!(graph(&[1, 4, 4, 3], &[3], &[1, 4, 4, 3]).check(), Ok(()));
+        assert_eq!(graph(&[1, 4, 1, 3], &[1, 1, 5, 1], &[1, 4, 5, 3]).check(), Ok(()));
+        assert!(graph(&[1, 4, 4, 3], &[2], &[1, 4, 4, 3]).check().is_err());
+        assert!(graph(&[1, 4, 4, 3], &[3], &[1, 4, 4, 4]).check().is_err());
+    }
+
+    #[test]
+    fn int16_activations_are_refused_with_the_tensor_named() {
+        let mut g = conv_graph(&[1, 3, 3, 3]);
+        g.tensors[0].dtype = DType::Int16;
+        g.tensors[0].data = None;
+        let err = g.check().unwrap_err().to_string();
+        assert!(err.contains("int16") && err.contains("`x`"), "{err}");
     }
 }
