@@ -188,18 +188,22 @@ fn inspect(model: &LoadedModel, json: bool) -> Result<()> {
 }
 
 fn run(model: &LoadedModel, inputs: &[PathBuf], outputs: &[PathBuf]) -> Result<()> {
-    let arrays = inputs
-        .iter()
-        .map(|p| npy::read(p).with_context(|| format!("reading {}", p.display())))
-        .collect::<Result<Vec<_>>>()?;
-    let results = model.run(&arrays)?;
-    if !outputs.is_empty() && outputs.len() != results.len() {
+    // Checked before anything runs, so that a wrong command line costs nothing.
+    let output_count = model.report.outputs.len();
+    if !outputs.is_empty() && outputs.len() != output_count {
         bail!(
-            "the model has {} output(s) but {} --output file(s) were given",
-            results.len(),
+            "the model has {output_count} output(s) but {} --output file(s) were given",
             outputs.len()
         );
     }
+    let arrays = inputs
+        .iter()
+        .map(|p| {
+            let a = npy::read(p).with_context(|| format!("reading {}", p.display()))?;
+            Ok((p.as_path(), a))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let results = model.run(&arrays)?;
     if outputs.is_empty() {
         for (j, a) in results.iter().enumerate() {
             println!(

@@ -48,7 +48,9 @@ impl LoadedModel {
     }
 
     /// Runs the model once on `inputs` (checked against the model's dtypes and shapes).
-    pub fn run(&self, inputs: &[Array]) -> Result<Vec<Array>> {
+    /// Runs the model once on `inputs`, each checked against the model's dtype and shape and
+    /// paired with the file it came from, which an error names.
+    pub fn run(&self, inputs: &[(&Path, Array)]) -> Result<Vec<Array>> {
         let shown = self.path.display();
         let model_bytes = AlignedBytes::new(&self.bytes);
         let model = mote_format::Model::from_bytes(model_bytes.as_slice())
@@ -58,16 +60,17 @@ impl LoadedModel {
             .with_context(|| format!("loading {shown}"))?;
         if inputs.len() != interpreter.input_count() {
             bail!(
-                "the model has {} input(s) but {} were given",
+                "the model has {} input(s) but {} --input file(s) were given",
                 interpreter.input_count(),
                 inputs.len()
             );
         }
-        for (i, a) in inputs.iter().enumerate() {
+        for (i, (source, a)) in inputs.iter().enumerate() {
             let info = interpreter.input_info(i)?;
             if a.dtype != info.dtype || a.shape != info.shape() {
                 bail!(
-                    "input {i}: the model expects {} {:?}, the file holds {} {:?}",
+                    "input {i} ({}): the model expects {} {:?}, the file holds {} {:?}",
+                    source.display(),
                     info.dtype.name(),
                     info.shape(),
                     a.dtype.name(),

@@ -18,6 +18,9 @@ use crate::Error;
 /// from overflow on 32-bit targets while allowing any real model.
 const MAX_WINDOW: i32 = 1 << 15;
 
+/// Shifts the fixed-point helpers accept: a shift by 32 or more would overflow them.
+const SHIFTS: core::ops::RangeInclusive<i32> = -31..=31;
+
 /// The arena split around an operator's output, so that inputs can be borrowed immutably
 /// while the output is borrowed mutably.
 struct Views<'x> {
@@ -138,6 +141,12 @@ impl<'m> OpCtx<'m> {
             s.location == Location::Const && m.location == Location::Const,
             "multiplier and shift must be constants",
         )?;
+        let shift_bytes = self.model.const_data(&s);
+        let shifts_ok = shift_bytes.len() == s.byte_len
+            && shift_bytes
+                .chunks_exact(4)
+                .all(|w| SHIFTS.contains(&i32::from_le_bytes([w[0], w[1], w[2], w[3]])));
+        self.ensure(shifts_ok, "a shift is out of range (-31..=31)")?;
         Ok((m, s))
     }
 
@@ -416,6 +425,12 @@ pub(crate) fn run_op<'m: 'x, 'x>(
                 "batch or depth of input and output differ",
             )?;
             cx.ensure(out.dtype == x.dtype, "input and output dtypes differ")?;
+            if x.dtype == DType::Int8 {
+                cx.ensure(
+                    p.act_min <= p.act_max,
+                    "activation bounds are crossed (act_min > act_max)",
+                )?;
+            }
             let average = op.opcode == OpCode::AveragePool2d;
             match x.dtype {
                 DType::Int8 => {
@@ -466,6 +481,17 @@ pub(crate) fn run_op<'m: 'x, 'x>(
             )?;
             if x.dtype == DType::Int8 {
                 cx.ensure((0..=31).contains(&p.left_shift), "left shift out of range")?;
+                // The input and output rescalings only shift right (multipliers below one).
+                cx.ensure(
+                    [p.input1_shift, p.input2_shift, p.output_shift]
+                        .iter()
+                        .all(|s| (-31..=0).contains(s)),
+                    "a shift is out of range (-31..=0)",
+                )?;
+                cx.ensure(
+                    p.act_min <= p.act_max,
+                    "activation bounds are crossed (act_min > act_max)",
+                )?;
             }
             match x.dtype {
                 DType::Int8 => {
@@ -500,6 +526,12 @@ pub(crate) fn run_op<'m: 'x, 'x>(
             )?;
             let depth = x.dims[x.rank - 1];
             cx.ensure(depth > 0, "last dimension is empty")?;
+            if x.dtype == DType::Int8 {
+                cx.ensure(
+                    (0..=31).contains(&p.input_left_shift),
+                    "input left shift is out of range (0..=31)",
+                )?;
+            }
             match x.dtype {
                 DType::Int8 => {
                     if execute {
@@ -549,6 +581,10 @@ pub(crate) fn run_op<'m: 'x, 'x>(
                     }
                 }
                 DType::Int8 => {
+                    cx.ensure(
+                        SHIFTS.contains(&p.shift),
+                        "shift is out of range (-31..=31)",
+                    )?;
                     if execute {
                         exec((|| {
                             k::quantize::requantize_int8(
