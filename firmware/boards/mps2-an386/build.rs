@@ -1,0 +1,18 @@
+//! Embeds the model chosen by `MOTE_MODEL` (TFLM's hello_world when unset) for this board,
+//! failing the build when it does not fit; see `mote_build::firmware` for the variables.
+
+use mote_build::firmware::{build_script, Firmware};
+
+fn main() {
+    println!("cargo:rustc-link-arg-bins=-Tlink.x");
+    let firmware = Firmware {
+        board: "mps2-an386",
+        memory_x: include_str!("memory.x"),
+        stack_reserve: 16 * 1024,
+        code_estimate: 64 * 1024,
+        statics_estimate: 1024,
+    };
+    if let Err(e) = build_script(&firmware) {
+        panic!("{e}");
+    }
+}
