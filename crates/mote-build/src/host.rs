@@ -143,6 +143,36 @@ impl HostModel {
     }
 }
 
+/// float32 outputs may differ from the reference by this much, relative to the value (or to
+/// 1% of the output's largest magnitude, for values near zero) — the tolerance of mote's
+/// golden tests.
+pub const FLOAT_RELATIVE_TOLERANCE: f32 = 1e-5;
+
+/// Whether `got` equals `want`: byte for byte for integer dtypes, within
+/// [`FLOAT_RELATIVE_TOLERANCE`] for float32.
+pub(crate) fn matches(got: &Array, want: &Array) -> bool {
+    if got.dtype != want.dtype || got.shape != want.shape || got.bytes.len() != want.bytes.len() {
+        return false;
+    }
+    if got.dtype != DType::Float32 {
+        return got.bytes == want.bytes;
+    }
+    let floats = |a: &Array| -> Vec<f32> {
+        a.bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    };
+    let (g, w) = (floats(got), floats(want));
+    let scale = w
+        .iter()
+        .fold(0f32, |m, v| m.max(v.abs()))
+        .max(f32::MIN_POSITIVE);
+    g.iter()
+        .zip(&w)
+        .all(|(a, b)| (a - b).abs() <= FLOAT_RELATIVE_TOLERANCE * b.abs().max(scale * 1e-2))
+}
+
 /// The test input used when a model has no golden inputs: element `i` is
 /// `((i * 7 + 3) % 256) - 128` — for int8 exactly the input that TFLM's figures in
 /// `shared/anchors/tflm_qemu_m4.md` were measured with; int32 elements take the same value,

@@ -21,7 +21,7 @@ mod host;
 use std::path::{Path, PathBuf};
 
 pub use fit::{check_fit, Fit};
-pub use host::{deterministic_input, read_npy, Array};
+pub use host::{deterministic_input, read_npy, Array, FLOAT_RELATIVE_TOLERANCE};
 
 /// What a board offers and what the firmware needs besides the model, in bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,7 +214,7 @@ impl Embed {
                     && golden
                         .iter()
                         .zip(&expected)
-                        .all(|(g, e)| g.bytes == e.bytes),
+                        .all(|(g, e)| host::matches(e, g)),
             )
         };
 

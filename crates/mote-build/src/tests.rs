@@ -281,3 +281,23 @@ fn compiles_as_rust(dir: &Path, module: &Path) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn float_outputs_match_within_the_golden_tolerance() {
+    let array = |values: &[f32]| Array {
+        dtype: DType::Float32,
+        shape: vec![values.len()],
+        bytes: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    };
+    let want = array(&[1.0, -200.0, 0.0]);
+    assert!(host::matches(&array(&[1.000_005, -200.001, 1e-5]), &want));
+    assert!(!host::matches(&array(&[1.0001, -200.0, 0.0]), &want));
+    assert!(!host::matches(&array(&[1.0, -200.0]), &want));
+    let int8 = |b: &[u8]| Array {
+        dtype: DType::Int8,
+        shape: vec![b.len()],
+        bytes: b.to_vec(),
+    };
+    assert!(host::matches(&int8(&[1, 2]), &int8(&[1, 2])));
+    assert!(!host::matches(&int8(&[1, 3]), &int8(&[1, 2])));
+}
