@@ -1,5 +1,6 @@
 //! The pieces of the `mote` binary that tests and other tools reuse: `.npy` input and
-//! output, and loading/running a model on the host.
+//! output, loading/running a model on the host, and benchmarking on emulated boards.
 
+pub mod bench;
 pub mod model;
 pub mod npy;

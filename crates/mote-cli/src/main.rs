@@ -57,6 +57,11 @@ enum Command {
         #[arg(short, long = "output", value_name = "OUT.npy")]
         outputs: Vec<PathBuf>,
     },
+    /// Measure a model on an emulated microcontroller: build the board's firmware with the
+    /// model embedded, run it in QEMU on the model's golden input (or --input), check that
+    /// the outputs equal the host runtime's, and report exact instructions per inference,
+    /// flash (code and model) and RAM (arena, stack, statics).
+    Bench(mote_cli::bench::BenchArgs),
 }
 
 fn main() {
@@ -93,6 +98,7 @@ fn dispatch(command: Command) -> Result<()> {
             inputs,
             outputs,
         } => run(&LoadedModel::load(&model)?, &inputs, &outputs),
+        Command::Bench(args) => mote_cli::bench::run(&args),
     }
 }
 
