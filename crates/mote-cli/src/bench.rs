@@ -475,12 +475,13 @@ fn build_firmware(
             tail.join("\n")
         );
     }
+    // The board's binary is the last artifact cargo reports.
     let elf = stdout
         .lines()
+        .rev()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|m| m["reason"] == "compiler-artifact")
-        .filter_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .last()
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
         .ok_or_else(|| {
             anyhow!(
                 "cargo built no executable in {} (firmware folder {})",
