@@ -9,7 +9,7 @@ fn main() {
         board: "microbit",
         memory_x: include_str!("memory.x"),
         stack_reserve: 4 * 1024,
-        code_estimate: 48 * 1024,
+        code_estimate: 80 * 1024,
         statics_estimate: 256,
     };
     if let Err(e) = build_script(&firmware) {

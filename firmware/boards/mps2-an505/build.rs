@@ -9,7 +9,7 @@ fn main() {
         board: "mps2-an505",
         memory_x: include_str!("memory.x"),
         stack_reserve: 16 * 1024,
-        code_estimate: 64 * 1024,
+        code_estimate: 96 * 1024,
         statics_estimate: 1024,
     };
     if let Err(e) = build_script(&firmware) {
