@@ -419,6 +419,13 @@ fn build_firmware(
         .env("MOTE_GOLDEN_OUTPUTS", join(&choice.golden_outputs)?)
         .env("MOTE_RUNS", args.runs.to_string())
         .env("MOTE_PER_OP", if args.per_op { "1" } else { "0" })
+        // The firmware has its own target folder: a shared one would be locked by a
+        // surrounding `cargo test` (a deadlock), and host flags such as
+        // `-C target-cpu=native` break a cross build.
+        .env("CARGO_TARGET_DIR", firmware.join("target"))
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
