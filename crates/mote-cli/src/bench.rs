@@ -430,7 +430,7 @@ fn build_firmware(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .context("running cargo to build the firmware")?;
+        .context("running cargo to build the firmware (is cargo on PATH?)")?;
 
     // Cargo's progress goes to our stderr as it comes; everything is kept for the error.
     let stderr = child.stderr.take().context("cargo's stderr")?;
