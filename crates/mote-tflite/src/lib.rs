@@ -15,8 +15,8 @@
 mod tflite_generated;
 
 use mote_ir::{
-    Activation, AddAttrs, Conv2dAttrs, DType, DepthwiseConv2dAttrs, FullyConnectedAttrs, Graph, IrError, Node, Op,
-    Padding, Pool2dAttrs, Quantization, SoftmaxAttrs, Tensor, TensorId,
+    Activation, AddAttrs, Conv2dAttrs, DType, DepthwiseConv2dAttrs, FullyConnectedAttrs, Graph,
+    IrError, Node, Op, Padding, Pool2dAttrs, Quantization, SoftmaxAttrs, Tensor, TensorId,
 };
 use tflite_generated::tflite as fb;
 
@@ -59,10 +59,18 @@ pub enum TfliteError {
     UnsupportedOperator { index: usize, op: String },
     /// A problem with one operator: its options, its tensor references, its opcode.
     #[error("operator #{index} ({op}): {message}")]
-    Operator { index: usize, op: String, message: String },
+    Operator {
+        index: usize,
+        op: String,
+        message: String,
+    },
     /// A problem with one tensor: dtype, shape, buffer, quantization.
     #[error("tensor #{index} ({name}): {message}")]
-    Tensor { index: usize, name: String, message: String },
+    Tensor {
+        index: usize,
+        name: String,
+        message: String,
+    },
     /// A problem with the subgraph's inputs or outputs, or the model's tables.
     #[error("model: {0}")]
     Model(String),
@@ -83,23 +91,41 @@ pub fn import(bytes: &[u8]) -> Result<Graph, TfliteError> {
         return Err(TfliteError::Subgraphs(subgraphs.len()));
     }
     let subgraph = subgraphs.get(0);
-    let fb_tensors: Vec<fb::Tensor> = subgraph.tensors().map(|v| v.iter().collect()).unwrap_or_default();
-    let fb_ops: Vec<fb::Operator> = subgraph.operators().map(|v| v.iter().collect()).unwrap_or_default();
+    let fb_tensors: Vec<fb::Tensor> = subgraph
+        .tensors()
+        .map(|v| v.iter().collect())
+        .unwrap_or_default();
+    let fb_ops: Vec<fb::Operator> = subgraph
+        .operators()
+        .map(|v| v.iter().collect())
+        .unwrap_or_default();
 
     // Operators first: "this model uses an LSTM" is a more useful answer than a complaint about
     // a tensor dtype that only that LSTM needed.
-    let codes: Vec<fb::OperatorCode> = model.operator_codes().map(|v| v.iter().collect()).unwrap_or_default();
+    let codes: Vec<fb::OperatorCode> = model
+        .operator_codes()
+        .map(|v| v.iter().collect())
+        .unwrap_or_default();
     let mut kinds = Vec::with_capacity(fb_ops.len());
     for (index, op) in fb_ops.iter().enumerate() {
-        let code = codes.get(op.opcode_index() as usize).ok_or_else(|| TfliteError::Operator {
-            index,
-            op: "unknown opcode".into(),
-            message: format!("opcode index {} is out of range ({} operator codes)", op.opcode_index(), codes.len()),
-        })?;
+        let code = codes
+            .get(op.opcode_index() as usize)
+            .ok_or_else(|| TfliteError::Operator {
+                index,
+                op: "unknown opcode".into(),
+                message: format!(
+                    "opcode index {} is out of range ({} operator codes)",
+                    op.opcode_index(),
+                    codes.len()
+                ),
+            })?;
         kinds.push(kind_of(index, code)?);
     }
 
-    let buffers: Vec<fb::Buffer> = model.buffers().map(|v| v.iter().collect()).unwrap_or_default();
+    let buffers: Vec<fb::Buffer> = model
+        .buffers()
+        .map(|v| v.iter().collect())
+        .unwrap_or_default();
     let tensors = fb_tensors
         .iter()
         .enumerate()
@@ -111,24 +137,34 @@ pub fn import(bytes: &[u8]) -> Result<Graph, TfliteError> {
         nodes.push(node(&tensors, index, op, kind)?);
     }
 
-    let io = |list: Option<flatbuffers::Vector<'_, i32>>, what: &str| -> Result<Vec<TensorId>, TfliteError> {
+    let io = |list: Option<flatbuffers::Vector<'_, i32>>,
+              what: &str|
+     -> Result<Vec<TensorId>, TfliteError> {
         list.map(|v| v.iter().collect::<Vec<_>>())
             .unwrap_or_default()
             .into_iter()
             .map(|t| {
-                usize::try_from(t).ok().filter(|&t| t < tensors.len()).ok_or_else(|| {
-                    TfliteError::Model(format!(
+                usize::try_from(t)
+                    .ok()
+                    .filter(|&t| t < tensors.len())
+                    .ok_or_else(|| {
+                        TfliteError::Model(format!(
                         "subgraph {what} refers to tensor {t}, which does not exist ({} tensors)",
                         tensors.len()
                     ))
-                })
+                    })
             })
             .collect()
     };
     let inputs = io(subgraph.inputs(), "input")?;
     let outputs = io(subgraph.outputs(), "output")?;
 
-    let graph = Graph { tensors, nodes, inputs, outputs };
+    let graph = Graph {
+        tensors,
+        nodes,
+        inputs,
+        outputs,
+    };
     graph.check()?;
     Ok(graph)
 }
@@ -136,7 +172,10 @@ pub fn import(bytes: &[u8]) -> Result<Graph, TfliteError> {
 /// Verifies the flatbuffer and returns its root table.
 fn open(bytes: &[u8]) -> Result<fb::Model<'_>, TfliteError> {
     if bytes.len() < 8 {
-        return Err(TfliteError::NotTflite(format!("{} bytes is too short for a flatbuffer", bytes.len())));
+        return Err(TfliteError::NotTflite(format!(
+            "{} bytes is too short for a flatbuffer",
+            bytes.len()
+        )));
     }
     let ident = &bytes[4..8];
     if ident != fb::MODEL_IDENTIFIER.as_bytes() {
@@ -151,9 +190,17 @@ fn open(bytes: &[u8]) -> Result<fb::Model<'_>, TfliteError> {
         // vector; messages here are one line.
         let text = e.to_string();
         let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-        let head = lines.next().unwrap_or("invalid").trim_end_matches('.').to_string();
+        let head = lines
+            .next()
+            .unwrap_or("invalid")
+            .trim_end_matches('.')
+            .to_string();
         let trace: Vec<&str> = lines.collect();
-        TfliteError::NotTflite(if trace.is_empty() { head } else { format!("{head} ({})", trace.join(", ")) })
+        TfliteError::NotTflite(if trace.is_empty() {
+            head
+        } else {
+            format!("{head} ({})", trace.join(", "))
+        })
     })
 }
 
@@ -163,7 +210,15 @@ fn clean(name: &str) -> String {
     if !name.chars().any(char::is_control) {
         return name.to_string();
     }
-    name.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+    name.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// What an operator is, decided from its opcode before any tensor is looked at.
@@ -182,13 +237,15 @@ enum Kind {
 }
 
 fn builtin_name(code: fb::BuiltinOperator) -> String {
-    code.variant_name().map_or_else(|| format!("builtin operator {}", code.0), str::to_string)
+    code.variant_name()
+        .map_or_else(|| format!("builtin operator {}", code.0), str::to_string)
 }
 
 fn kind_of(index: usize, code: &fb::OperatorCode) -> Result<Kind, TfliteError> {
     // Files written before the opcode space outgrew a byte only set `deprecated_builtin_code`;
     // newer ones set both (the deprecated one saturating at 127). The larger one is the code.
-    let builtin = fb::BuiltinOperator(i32::from(code.deprecated_builtin_code()).max(code.builtin_code().0));
+    let builtin =
+        fb::BuiltinOperator(i32::from(code.deprecated_builtin_code()).max(code.builtin_code().0));
     let kind = match builtin {
         fb::BuiltinOperator::CONV_2D => Kind::Conv2d,
         fb::BuiltinOperator::DEPTHWISE_CONV_2D => Kind::DepthwiseConv2d,
@@ -204,7 +261,12 @@ fn kind_of(index: usize, code: &fb::OperatorCode) -> Result<Kind, TfliteError> {
             let op = format!("CUSTOM:{}", clean(code.custom_code().unwrap_or("")));
             return Err(TfliteError::UnsupportedOperator { index, op });
         }
-        other => return Err(TfliteError::UnsupportedOperator { index, op: builtin_name(other) }),
+        other => {
+            return Err(TfliteError::UnsupportedOperator {
+                index,
+                op: builtin_name(other),
+            })
+        }
     };
     Ok(kind)
 }
@@ -238,11 +300,20 @@ fn dtype(t: fb::TensorType) -> Option<DType> {
     })
 }
 
-fn tensor(bytes: &[u8], buffers: &[fb::Buffer], index: usize, t: &fb::Tensor) -> Result<Tensor, TfliteError> {
+fn tensor(
+    bytes: &[u8],
+    buffers: &[fb::Buffer],
+    index: usize,
+    t: &fb::Tensor,
+) -> Result<Tensor, TfliteError> {
     let name = clean(t.name().unwrap_or(""));
     let err = |message: String| TfliteError::Tensor {
         index,
-        name: if name.is_empty() { "unnamed".into() } else { name.clone() },
+        name: if name.is_empty() {
+            "unnamed".into()
+        } else {
+            name.clone()
+        },
         message,
     };
     let ty = t.type_();
@@ -254,11 +325,16 @@ fn tensor(bytes: &[u8], buffers: &[fb::Buffer], index: usize, t: &fb::Tensor) ->
     let mut shape = Vec::with_capacity(dims.len());
     let mut elements: usize = 1;
     for &d in &dims {
-        let d = usize::try_from(d).map_err(|_| err(format!("shape {dims:?} has a negative dimension")))?;
+        let d = usize::try_from(d)
+            .map_err(|_| err(format!("shape {dims:?} has a negative dimension")))?;
         elements = elements
             .checked_mul(d)
             .filter(|&n| n <= MAX_ELEMENTS)
-            .ok_or_else(|| err(format!("shape {dims:?} has more than {MAX_ELEMENTS} elements")))?;
+            .ok_or_else(|| {
+                err(format!(
+                    "shape {dims:?} has more than {MAX_ELEMENTS} elements"
+                ))
+            })?;
         shape.push(d);
     }
     if t.sparsity().is_some() {
@@ -272,9 +348,13 @@ fn tensor(bytes: &[u8], buffers: &[fb::Buffer], index: usize, t: &fb::Tensor) ->
 
     let buffer_index = t.buffer() as usize;
     let buffer = buffers.get(buffer_index).ok_or_else(|| {
-        err(format!("refers to buffer {buffer_index}, which does not exist ({} buffers)", buffers.len()))
+        err(format!(
+            "refers to buffer {buffer_index}, which does not exist ({} buffers)",
+            buffers.len()
+        ))
     })?;
-    let data = buffer_data(bytes, buffer).map_err(|m| err(format!("buffer {buffer_index}: {m}")))?;
+    let data =
+        buffer_data(bytes, buffer).map_err(|m| err(format!("buffer {buffer_index}: {m}")))?;
     let data = match data {
         Some(d) if !d.is_empty() => {
             let need = elements * dtype.size();
@@ -289,7 +369,13 @@ fn tensor(bytes: &[u8], buffers: &[fb::Buffer], index: usize, t: &fb::Tensor) ->
         }
         _ => None,
     };
-    Ok(Tensor { name, dtype, shape, quant, data })
+    Ok(Tensor {
+        name,
+        dtype,
+        shape,
+        quant,
+        data,
+    })
 }
 
 /// The bytes of a buffer: inline in the flatbuffer, or (schema 3c, for models over 2 GB) at
@@ -310,14 +396,20 @@ fn buffer_data<'a>(bytes: &'a [u8], buffer: &fb::Buffer<'a>) -> Result<Option<&'
             .and_then(|(o, s)| Some(o..o.checked_add(s)?))
             .filter(|r| r.end <= bytes.len())
             .ok_or_else(|| {
-                format!("external data at offset {offset}, size {size} lies outside the {}-byte file", bytes.len())
+                format!(
+                    "external data at offset {offset}, size {size} lies outside the {}-byte file",
+                    bytes.len()
+                )
             })?;
         return Ok(Some(&bytes[range]));
     }
     Ok(None)
 }
 
-fn quantization(q: fb::QuantizationParameters, shape: &[usize]) -> Result<Option<Quantization>, String> {
+fn quantization(
+    q: fb::QuantizationParameters,
+    shape: &[usize],
+) -> Result<Option<Quantization>, String> {
     let scale: Vec<f32> = q.scale().map(|v| v.iter().collect()).unwrap_or_default();
     if scale.is_empty() {
         // min/max alone (or nothing) is not a quantization a kernel can use.
@@ -326,13 +418,20 @@ fn quantization(q: fb::QuantizationParameters, shape: &[usize]) -> Result<Option
     if q.details_type() != fb::QuantizationDetails::NONE {
         return Err("uses custom quantization details, which mote does not support".into());
     }
-    let mut zero_point: Vec<i64> = q.zero_point().map(|v| v.iter().collect()).unwrap_or_default();
+    let mut zero_point: Vec<i64> = q
+        .zero_point()
+        .map(|v| v.iter().collect())
+        .unwrap_or_default();
     if zero_point.is_empty() {
         // Symmetric quantization written without zero points: they are all zero.
         zero_point = vec![0; scale.len()];
     }
     if zero_point.len() != scale.len() {
-        return Err(format!("quantization has {} scales but {} zero points", scale.len(), zero_point.len()));
+        return Err(format!(
+            "quantization has {} scales but {} zero points",
+            scale.len(),
+            zero_point.len()
+        ));
     }
     let axis = if scale.len() == 1 {
         // Per tensor: the axis means nothing, whatever the file says.
@@ -352,14 +451,34 @@ fn quantization(q: fb::QuantizationParameters, shape: &[usize]) -> Result<Option
             }
         }
     };
-    Ok(Some(Quantization { scale, zero_point, axis }))
+    Ok(Some(Quantization {
+        scale,
+        zero_point,
+        axis,
+    }))
 }
 
-fn node(tensors: &[Tensor], index: usize, op: &fb::Operator, kind: Kind) -> Result<Node, TfliteError> {
-    let err = |message: String| TfliteError::Operator { index, op: kind.name().into(), message };
-    let refs = |list: Option<flatbuffers::Vector<'_, i32>>, what: &str| -> Result<Vec<Option<TensorId>>, TfliteError> {
+fn node(
+    tensors: &[Tensor],
+    index: usize,
+    op: &fb::Operator,
+    kind: Kind,
+) -> Result<Node, TfliteError> {
+    let err = |message: String| TfliteError::Operator {
+        index,
+        op: kind.name().into(),
+        message,
+    };
+    let refs = |list: Option<flatbuffers::Vector<'_, i32>>,
+                what: &str|
+     -> Result<Vec<Option<TensorId>>, TfliteError> {
         let mut out = Vec::new();
-        for (k, t) in list.map(|v| v.iter().collect::<Vec<_>>()).unwrap_or_default().into_iter().enumerate() {
+        for (k, t) in list
+            .map(|v| v.iter().collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+        {
             if t == -1 {
                 out.push(None);
                 continue;
@@ -388,11 +507,14 @@ fn node(tensors: &[Tensor], index: usize, op: &fb::Operator, kind: Kind) -> Resu
     let stride = |h: i32, w: i32| positive_pair("stride", h, w).map_err(&err);
     // Files from before dilation existed store 0 for "not set"; TFLite reads that as 1.
     let unset_is_one = |d: i32| if d == 0 { 1 } else { d };
-    let dilation = |h: i32, w: i32| positive_pair("dilation", unset_is_one(h), unset_is_one(w)).map_err(&err);
+    let dilation =
+        |h: i32, w: i32| positive_pair("dilation", unset_is_one(h), unset_is_one(w)).map_err(&err);
 
     let op_ir = match kind {
         Kind::Conv2d => {
-            let o = op.builtin_options_as_conv_2doptions().ok_or_else(|| missing("Conv2DOptions"))?;
+            let o = op
+                .builtin_options_as_conv_2doptions()
+                .ok_or_else(|| missing("Conv2DOptions"))?;
             Op::Conv2d(Conv2dAttrs {
                 padding: pad(o.padding())?,
                 stride: stride(o.stride_h(), o.stride_w())?,
@@ -401,21 +523,28 @@ fn node(tensors: &[Tensor], index: usize, op: &fb::Operator, kind: Kind) -> Resu
             })
         }
         Kind::DepthwiseConv2d => {
-            let o =
-                op.builtin_options_as_depthwise_conv_2doptions().ok_or_else(|| missing("DepthwiseConv2DOptions"))?;
+            let o = op
+                .builtin_options_as_depthwise_conv_2doptions()
+                .ok_or_else(|| missing("DepthwiseConv2DOptions"))?;
             // The schema calls depth_multiplier redundant and TFLite ≥ 2.1 ignores it: some
             // converters write 0 or a stale value. The filter's output channels divided by the
             // input channels is what the kernel actually computes, so that wins when it is
             // well defined; otherwise the stored value goes to the IR check, which names the
             // mismatch.
             let channels = |i: usize| {
-                inputs.get(i).copied().flatten().and_then(|t| tensors[t].shape.get(3).copied()).filter(|&c| c > 0)
+                inputs
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .and_then(|t| tensors[t].shape.get(3).copied())
+                    .filter(|&c| c > 0)
             };
             let derived = match (channels(0), channels(1)) {
                 (Some(c), Some(oc)) if oc % c == 0 => Some(oc / c),
                 _ => None,
             };
-            let depth_multiplier = derived.unwrap_or(usize::try_from(o.depth_multiplier()).unwrap_or(0));
+            let depth_multiplier =
+                derived.unwrap_or(usize::try_from(o.depth_multiplier()).unwrap_or(0));
             Op::DepthwiseConv2d(DepthwiseConv2dAttrs {
                 padding: pad(o.padding())?,
                 stride: stride(o.stride_h(), o.stride_w())?,
@@ -426,22 +555,41 @@ fn node(tensors: &[Tensor], index: usize, op: &fb::Operator, kind: Kind) -> Resu
         }
         Kind::FullyConnected => {
             // Without options TFLite uses the defaults (no activation, default weights layout).
-            let (activation, format, keep_num_dims) = match op.builtin_options_as_fully_connected_options() {
-                Some(o) => (act(o.fused_activation_function())?, o.weights_format(), o.keep_num_dims()),
-                None => (Activation::None, fb::FullyConnectedOptionsWeightsFormat::DEFAULT, false),
-            };
+            let (activation, format, keep_num_dims) =
+                match op.builtin_options_as_fully_connected_options() {
+                    Some(o) => (
+                        act(o.fused_activation_function())?,
+                        o.weights_format(),
+                        o.keep_num_dims(),
+                    ),
+                    None => (
+                        Activation::None,
+                        fb::FullyConnectedOptionsWeightsFormat::DEFAULT,
+                        false,
+                    ),
+                };
             if format != fb::FullyConnectedOptionsWeightsFormat::DEFAULT {
-                let name = format.variant_name().map_or_else(|| format!("{}", format.0), str::to_string);
-                return Err(err(format!("weights format {name} is not supported (supported: DEFAULT)")));
+                let name = format
+                    .variant_name()
+                    .map_or_else(|| format!("{}", format.0), str::to_string);
+                return Err(err(format!(
+                    "weights format {name} is not supported (supported: DEFAULT)"
+                )));
             }
-            Op::FullyConnected(FullyConnectedAttrs { activation, keep_num_dims })
+            Op::FullyConnected(FullyConnectedAttrs {
+                activation,
+                keep_num_dims,
+            })
         }
         Kind::AveragePool2d | Kind::MaxPool2d => {
-            let o = op.builtin_options_as_pool_2doptions().ok_or_else(|| missing("Pool2DOptions"))?;
+            let o = op
+                .builtin_options_as_pool_2doptions()
+                .ok_or_else(|| missing("Pool2DOptions"))?;
             let attrs = Pool2dAttrs {
                 padding: pad(o.padding())?,
                 stride: stride(o.stride_h(), o.stride_w())?,
-                filter: positive_pair("filter size", o.filter_height(), o.filter_width()).map_err(&err)?,
+                filter: positive_pair("filter size", o.filter_height(), o.filter_width())
+                    .map_err(&err)?,
                 activation: act(o.fused_activation_function())?,
             };
             if kind == Kind::AveragePool2d {
@@ -461,13 +609,19 @@ fn node(tensors: &[Tensor], index: usize, op: &fb::Operator, kind: Kind) -> Resu
         Kind::Reshape => Op::Reshape,
         Kind::Softmax => {
             // Without options there is no beta to run with; refuse rather than guess.
-            let o = op.builtin_options_as_softmax_options().ok_or_else(|| missing("SoftmaxOptions"))?;
+            let o = op
+                .builtin_options_as_softmax_options()
+                .ok_or_else(|| missing("SoftmaxOptions"))?;
             Op::Softmax(SoftmaxAttrs { beta: o.beta() })
         }
         Kind::Quantize => Op::Quantize,
         Kind::Dequantize => Op::Dequantize,
     };
-    Ok(Node { op: op_ir, inputs, outputs })
+    Ok(Node {
+        op: op_ir,
+        inputs,
+        outputs,
+    })
 }
 
 fn activation(a: fb::ActivationFunctionType) -> Result<Activation, String> {
@@ -477,7 +631,9 @@ fn activation(a: fb::ActivationFunctionType) -> Result<Activation, String> {
         fb::ActivationFunctionType::RELU6 => Activation::Relu6,
         fb::ActivationFunctionType::RELU_N1_TO_1 => Activation::ReluN1To1,
         other => {
-            let name = other.variant_name().map_or_else(|| format!("{}", other.0), str::to_string);
+            let name = other
+                .variant_name()
+                .map_or_else(|| format!("{}", other.0), str::to_string);
             return Err(format!(
                 "fused activation {name} is not supported (supported: NONE, RELU, RELU6, RELU_N1_TO_1)"
             ));
@@ -497,7 +653,9 @@ fn padding(p: fb::Padding) -> Result<Padding, String> {
 fn positive_pair(what: &str, h: i32, w: i32) -> Result<[usize; 2], String> {
     match (usize::try_from(h), usize::try_from(w)) {
         (Ok(h), Ok(w)) if h >= 1 && w >= 1 => Ok([h, w]),
-        _ => Err(format!("{what} {h}x{w} (height x width) must be at least 1x1")),
+        _ => Err(format!(
+            "{what} {h}x{w} (height x width) must be at least 1x1"
+        )),
     }
 }
 

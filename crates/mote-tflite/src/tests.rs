@@ -15,7 +15,13 @@ struct T {
 }
 
 fn t(name: &'static str, ty: fb::TensorType, shape: &[i32]) -> T {
-    T { name, ty, shape: shape.to_vec(), data: None, quant: None }
+    T {
+        name,
+        ty,
+        shape: shape.to_vec(),
+        data: None,
+        quant: None,
+    }
 }
 
 impl T {
@@ -32,9 +38,17 @@ impl T {
 #[derive(Clone, Copy)]
 enum Opts {
     None,
-    Conv { act: fb::ActivationFunctionType, dilation: i32 },
-    Depthwise { dm: i32, dilation: i32 },
-    Fc { format: fb::FullyConnectedOptionsWeightsFormat },
+    Conv {
+        act: fb::ActivationFunctionType,
+        dilation: i32,
+    },
+    Depthwise {
+        dm: i32,
+        dilation: i32,
+    },
+    Fc {
+        format: fb::FullyConnectedOptionsWeightsFormat,
+    },
     Softmax(f32),
 }
 
@@ -49,7 +63,12 @@ struct O {
 fn builtin(code: fb::BuiltinOperator, inputs: &[i32], outputs: &[i32], opts: Opts) -> O {
     // What current converters write: both fields, the deprecated one saturated at 127.
     let dep = code.0.min(127) as i8;
-    O { code: (dep, code, None), inputs: inputs.to_vec(), outputs: outputs.to_vec(), opts }
+    O {
+        code: (dep, code, None),
+        inputs: inputs.to_vec(),
+        outputs: outputs.to_vec(),
+        opts,
+    }
 }
 
 struct M {
@@ -64,7 +83,15 @@ struct M {
 }
 
 fn model(tensors: Vec<T>, ops: Vec<O>, inputs: &[i32], outputs: &[i32]) -> M {
-    M { version: 3, subgraphs: 1, tensors, ops, inputs: inputs.to_vec(), outputs: outputs.to_vec(), external: None }
+    M {
+        version: 3,
+        subgraphs: 1,
+        tensors,
+        ops,
+        inputs: inputs.to_vec(),
+        outputs: outputs.to_vec(),
+        external: None,
+    }
 }
 
 impl M {
@@ -93,10 +120,15 @@ impl M {
                 Some(d) => {
                     let index = buffers.len();
                     let args = match &self.external {
-                        Some((i, bytes)) if *i == index => {
-                            fb::BufferArgs { data: None, offset: external_offset, size_: bytes.len() as u64 }
-                        }
-                        _ => fb::BufferArgs { data: Some(b.create_vector(d)), ..Default::default() },
+                        Some((i, bytes)) if *i == index => fb::BufferArgs {
+                            data: None,
+                            offset: external_offset,
+                            size_: bytes.len() as u64,
+                        },
+                        _ => fb::BufferArgs {
+                            data: Some(b.create_vector(d)),
+                            ..Default::default()
+                        },
                     };
                     buffers.push(fb::Buffer::create(&mut b, &args));
                     tensor_buffer.push(index as u32);
@@ -108,7 +140,11 @@ impl M {
         for (tensor, &buffer) in self.tensors.iter().zip(&tensor_buffer) {
             let quantization = tensor.quant.as_ref().map(|(s, z, d)| {
                 let scale = Some(b.create_vector(s));
-                let zero_point = if z.is_empty() { None } else { Some(b.create_vector(z)) };
+                let zero_point = if z.is_empty() {
+                    None
+                } else {
+                    Some(b.create_vector(z))
+                };
                 fb::QuantizationParameters::create(
                     &mut b,
                     &fb::QuantizationParametersArgs {
@@ -134,8 +170,12 @@ impl M {
         for (i, op) in self.ops.iter().enumerate() {
             let (dep, code, custom) = op.code;
             let custom_code = custom.map(|c| b.create_string(c));
-            let args =
-                fb::OperatorCodeArgs { deprecated_builtin_code: dep, custom_code, version: 1, builtin_code: code };
+            let args = fb::OperatorCodeArgs {
+                deprecated_builtin_code: dep,
+                custom_code,
+                version: 1,
+                builtin_code: code,
+            };
             codes.push(fb::OperatorCode::create(&mut b, &args));
             let (ty, options) = match op.opts {
                 Opts::None => (fb::BuiltinOptions::NONE, None),
@@ -149,7 +189,10 @@ impl M {
                         dilation_h_factor: dilation,
                         ..Default::default()
                     };
-                    (fb::BuiltinOptions::Conv2DOptions, Some(fb::Conv2DOptions::create(&mut b, &args).as_union_value()))
+                    (
+                        fb::BuiltinOptions::Conv2DOptions,
+                        Some(fb::Conv2DOptions::create(&mut b, &args).as_union_value()),
+                    )
                 }
                 Opts::Depthwise { dm, dilation } => {
                     let args = fb::DepthwiseConv2DOptionsArgs {
@@ -165,12 +208,16 @@ impl M {
                     (fb::BuiltinOptions::DepthwiseConv2DOptions, Some(o))
                 }
                 Opts::Fc { format } => {
-                    let args = fb::FullyConnectedOptionsArgs { weights_format: format, ..Default::default() };
+                    let args = fb::FullyConnectedOptionsArgs {
+                        weights_format: format,
+                        ..Default::default()
+                    };
                     let o = fb::FullyConnectedOptions::create(&mut b, &args).as_union_value();
                     (fb::BuiltinOptions::FullyConnectedOptions, Some(o))
                 }
                 Opts::Softmax(beta) => {
-                    let o = fb::SoftmaxOptions::create(&mut b, &fb::SoftmaxOptionsArgs { beta }).as_union_value();
+                    let o = fb::SoftmaxOptions::create(&mut b, &fb::SoftmaxOptionsArgs { beta })
+                        .as_union_value();
                     (fb::BuiltinOptions::SoftmaxOptions, Some(o))
                 }
             };
@@ -233,7 +280,9 @@ fn fc_softmax() -> M {
                 B::FULLY_CONNECTED,
                 &[0, 1, -1],
                 &[2],
-                Opts::Fc { format: fb::FullyConnectedOptionsWeightsFormat::DEFAULT },
+                Opts::Fc {
+                    format: fb::FullyConnectedOptionsWeightsFormat::DEFAULT,
+                },
             ),
             builtin(B::SOFTMAX, &[2], &[3], Opts::Softmax(0.5)),
         ],
@@ -247,12 +296,25 @@ fn depthwise(dm: i32, dilation: i32) -> M {
     model(
         vec![
             t("x", Ty::INT8, &[1, 5, 5, 2]).quant(&[0.5], &[-1], 0),
-            t("f", Ty::INT8, &[1, 3, 3, 4]).data(vec![1; 36]).quant(&[0.1, 0.2, 0.3, 0.4], &[0, 0, 0, 0], 3),
+            t("f", Ty::INT8, &[1, 3, 3, 4]).data(vec![1; 36]).quant(
+                &[0.1, 0.2, 0.3, 0.4],
+                &[0, 0, 0, 0],
+                3,
+            ),
             // person_detect's quirk: a 1-D bias quantized "along dimension 3".
-            t("b", Ty::INT32, &[4]).data(vec![0; 16]).quant(&[0.05, 0.1, 0.15, 0.2], &[0, 0, 0, 0], 3),
+            t("b", Ty::INT32, &[4]).data(vec![0; 16]).quant(
+                &[0.05, 0.1, 0.15, 0.2],
+                &[0, 0, 0, 0],
+                3,
+            ),
             t("y", Ty::INT8, &[1, 5, 5, 4]).quant(&[0.25], &[3], 0),
         ],
-        vec![builtin(B::DEPTHWISE_CONV_2D, &[0, 1, 2], &[3], Opts::Depthwise { dm, dilation })],
+        vec![builtin(
+            B::DEPTHWISE_CONV_2D,
+            &[0, 1, 2],
+            &[3],
+            Opts::Depthwise { dm, dilation },
+        )],
         &[0],
         &[3],
     )
@@ -266,7 +328,12 @@ fn conv(act: fb::ActivationFunctionType, dilation: i32) -> M {
             t("conv1/weights", Ty::FLOAT32, &[2, 3, 3, 1]).data(vec![0; 72]),
             t("y", Ty::FLOAT32, &[1, 2, 2, 2]),
         ],
-        vec![builtin(B::CONV_2D, &[0, 1, -1], &[2], Opts::Conv { act, dilation })],
+        vec![builtin(
+            B::CONV_2D,
+            &[0, 1, -1],
+            &[2],
+            Opts::Conv { act, dilation },
+        )],
         &[0],
         &[2],
     )
@@ -288,7 +355,10 @@ fn short_and_foreign_bytes_are_errors() {
     for bytes in [&b""[..], b"TFL3", b"\x10\0\0\0ONNX\0\0\0\0\0\0\0\0"] {
         let e = import(bytes).unwrap_err();
         assert!(matches!(e, TfliteError::NotTflite(_)), "{e}");
-        assert!(e.to_string().starts_with("not a TFLite flatbuffer: "), "{e}");
+        assert!(
+            e.to_string().starts_with("not a TFLite flatbuffer: "),
+            "{e}"
+        );
     }
 }
 
@@ -299,7 +369,10 @@ fn fc_softmax_imports_with_omitted_bias() {
     assert_eq!(g.nodes[0].inputs, vec![Some(0), Some(1), None]);
     assert_eq!(
         g.nodes[0].op,
-        Op::FullyConnected(FullyConnectedAttrs { activation: Activation::None, keep_num_dims: false })
+        Op::FullyConnected(FullyConnectedAttrs {
+            activation: Activation::None,
+            keep_num_dims: false
+        })
     );
     assert_eq!(g.nodes[1].op, Op::Softmax(SoftmaxAttrs { beta: 0.5 }));
     assert_eq!(g.tensors[1].data.as_deref(), Some(&[0u8; 48][..]));
@@ -330,7 +403,9 @@ fn depthwise_multiplier_is_derived_from_the_filter() {
 #[test]
 fn dilation_zero_means_one() {
     let g = import_ok(&depthwise(2, 0));
-    let Op::DepthwiseConv2d(a) = &g.nodes[0].op else { panic!() };
+    let Op::DepthwiseConv2d(a) = &g.nodes[0].op else {
+        panic!()
+    };
     assert_eq!(a.dilation, [1, 1]);
     assert_eq!(a.activation, Activation::Relu6);
     assert_eq!(a.padding, Padding::Same);
@@ -353,7 +428,11 @@ fn per_channel_quantization_and_the_1d_axis_quirk() {
     let f = g.tensors[1].quant.as_ref().unwrap();
     assert_eq!((f.scale.len(), f.axis), (4, 3));
     let b = g.tensors[2].quant.as_ref().unwrap();
-    assert_eq!((b.scale.len(), b.axis), (4, 0), "1-D bias with quantized_dimension 3 is axis 0");
+    assert_eq!(
+        (b.scale.len(), b.axis),
+        (4, 0),
+        "1-D bias with quantized_dimension 3 is axis 0"
+    );
     let x = g.tensors[0].quant.as_ref().unwrap();
     assert_eq!(x, &Quantization::per_tensor(0.5, -1));
 
@@ -365,13 +444,19 @@ fn per_channel_quantization_and_the_1d_axis_quirk() {
     // Zero points left out: symmetric.
     let mut m = depthwise(1, 1);
     m.tensors[1].quant = Some((vec![0.1; 4], vec![], 3));
-    assert_eq!(import_ok(&m).tensors[1].quant.as_ref().unwrap().zero_point, vec![0; 4]);
+    assert_eq!(
+        import_ok(&m).tensors[1].quant.as_ref().unwrap().zero_point,
+        vec![0; 4]
+    );
 
     // Scales that match no dimension are an error naming the tensor.
     let mut m = depthwise(1, 1);
     m.tensors[1].quant = Some((vec![0.1; 3], vec![0; 3], 3));
     let e = import_err(&m);
-    assert!(e.starts_with("tensor #1 (f): per-channel quantization has 3 scales"), "{e}");
+    assert!(
+        e.starts_with("tensor #1 (f): per-channel quantization has 3 scales"),
+        "{e}"
+    );
     let mut m = depthwise(1, 1);
     m.tensors[1].quant = Some((vec![0.1; 4], vec![0; 2], 3));
     assert!(import_err(&m).contains("4 scales but 2 zero points"));
@@ -388,7 +473,10 @@ fn external_buffers_are_sliced_from_the_file() {
     // The same file cut short: the external data now lies outside it.
     let bytes = m.build();
     let e = import(&bytes[..bytes.len() - 1]).unwrap_err().to_string();
-    assert!(e.starts_with("tensor #1 (conv1/weights): buffer 1: external data at offset"), "{e}");
+    assert!(
+        e.starts_with("tensor #1 (conv1/weights): buffer 1: external data at offset"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -410,16 +498,21 @@ fn errors_name_what_and_where() {
     );
 
     let mut m = fc_softmax();
-    m.ops[0].opts = Opts::Fc { format: fb::FullyConnectedOptionsWeightsFormat::SHUFFLED4x16INT8 };
-    assert!(import_err(&m).starts_with("operator #0 (FULLY_CONNECTED): weights format SHUFFLED4x16INT8"));
+    m.ops[0].opts = Opts::Fc {
+        format: fb::FullyConnectedOptionsWeightsFormat::SHUFFLED4x16INT8,
+    };
+    assert!(import_err(&m)
+        .starts_with("operator #0 (FULLY_CONNECTED): weights format SHUFFLED4x16INT8"));
 
     let mut m = fc_softmax();
     m.ops[1] = builtin(B::UNIDIRECTIONAL_SEQUENCE_LSTM, &[2], &[3], Opts::None);
     let e = import(&m.build()).unwrap_err();
-    assert!(matches!(&e, TfliteError::UnsupportedOperator { index: 1, op } if op == "UNIDIRECTIONAL_SEQUENCE_LSTM"));
-    assert!(e
-        .to_string()
-        .starts_with("operator #1 (UNIDIRECTIONAL_SEQUENCE_LSTM): not supported by mote (supported: CONV_2D, "));
+    assert!(
+        matches!(&e, TfliteError::UnsupportedOperator { index: 1, op } if op == "UNIDIRECTIONAL_SEQUENCE_LSTM")
+    );
+    assert!(e.to_string().starts_with(
+        "operator #1 (UNIDIRECTIONAL_SEQUENCE_LSTM): not supported by mote (supported: CONV_2D, "
+    ));
 
     let mut m = fc_softmax();
     m.ops[1].code = (32, B::CUSTOM, Some("SignalWindow"));
@@ -432,11 +525,17 @@ fn errors_name_what_and_where() {
 
     let mut m = fc_softmax();
     m.ops[1].opts = Opts::None;
-    assert_eq!(import_err(&m), "operator #1 (SOFTMAX): has no SoftmaxOptions");
+    assert_eq!(
+        import_err(&m),
+        "operator #1 (SOFTMAX): has no SoftmaxOptions"
+    );
 
     let mut m = fc_softmax();
     m.ops[1].inputs = vec![9];
-    assert_eq!(import_err(&m), "operator #1 (SOFTMAX): input 0 refers to tensor 9, which does not exist (4 tensors)");
+    assert_eq!(
+        import_err(&m),
+        "operator #1 (SOFTMAX): input 0 refers to tensor 9, which does not exist (4 tensors)"
+    );
 
     let mut m = fc_softmax();
     m.tensors[2].ty = Ty::FLOAT16;
@@ -453,7 +552,10 @@ fn errors_name_what_and_where() {
 
     let mut m = fc_softmax();
     m.subgraphs = 2;
-    assert_eq!(import_err(&m), "model has 2 subgraphs; mote imports models with exactly one");
+    assert_eq!(
+        import_err(&m),
+        "model has 2 subgraphs; mote imports models with exactly one"
+    );
 
     let mut m = fc_softmax();
     m.version = 2;

@@ -19,9 +19,15 @@ fn shared() -> Option<PathBuf> {
         return Some(path);
     }
     if std::env::var_os("MOTE_REQUIRE_SHARED").is_some() {
-        panic!("reference data not found at {} (MOTE_REQUIRE_SHARED is set; set MOTE_SHARED)", path.display());
+        panic!(
+            "reference data not found at {} (MOTE_REQUIRE_SHARED is set; set MOTE_SHARED)",
+            path.display()
+        );
     }
-    println!("skipped: reference data not found at {} (set MOTE_SHARED)", path.display());
+    println!(
+        "skipped: reference data not found at {} (set MOTE_SHARED)",
+        path.display()
+    );
     None
 }
 
@@ -129,13 +135,24 @@ const EXPECTED: &[Expected] = &[
     },
     Expected {
         model: "tflm_examples/person_detection/person_detect.tflite",
-        ops: &[("AVERAGE_POOL_2D", 1), ("CONV_2D", 14), ("DEPTHWISE_CONV_2D", 14), ("RESHAPE", 1), ("SOFTMAX", 1)],
+        ops: &[
+            ("AVERAGE_POOL_2D", 1),
+            ("CONV_2D", 14),
+            ("DEPTHWISE_CONV_2D", 14),
+            ("RESHAPE", 1),
+            ("SOFTMAX", 1),
+        ],
         inputs: &[(I8, &[1, 96, 96, 1], Some((0.00784314, -1)))],
         outputs: &[(I8, &[1, 2], Some((0.00390625, -128)))],
     },
     Expected {
         model: "tflm_examples/micro_speech/micro_speech_quantized.tflite",
-        ops: &[("DEPTHWISE_CONV_2D", 1), ("FULLY_CONNECTED", 1), ("RESHAPE", 1), ("SOFTMAX", 1)],
+        ops: &[
+            ("DEPTHWISE_CONV_2D", 1),
+            ("FULLY_CONNECTED", 1),
+            ("RESHAPE", 1),
+            ("SOFTMAX", 1),
+        ],
         inputs: &[(I8, &[1, 1960], Some((0.101716, -128)))],
         outputs: &[(I8, &[1, 4], Some((0.00390625, -128)))],
     },
@@ -154,7 +171,10 @@ const EXPECTED: &[Expected] = &[
     Expected {
         model: "tflm_examples/memory_footprint/simple_add_model.tflite",
         ops: &[("ADD", 1)],
-        inputs: &[(I8, &[1, 128, 128, 1], Some((0.0407254, -2))), (I8, &[1, 128, 128, 1], Some((0.0412456, -1)))],
+        inputs: &[
+            (I8, &[1, 128, 128, 1], Some((0.0407254, -2))),
+            (I8, &[1, 128, 128, 1], Some((0.0412456, -1))),
+        ],
         outputs: &[(I8, &[1, 128, 128, 1], Some((0.0583774, -3)))],
     },
     Expected {
@@ -169,16 +189,32 @@ fn check_io(model: &str, what: &str, g: &Graph, ids: &[usize], want: &[Io]) {
     assert_eq!(ids.len(), want.len(), "{model}: number of {what}s");
     for (&id, (dtype, shape, quant)) in ids.iter().zip(want) {
         let t = &g.tensors[id];
-        assert_eq!((t.dtype, t.shape.as_slice()), (*dtype, *shape), "{model}: {what} `{}`", t.name);
+        assert_eq!(
+            (t.dtype, t.shape.as_slice()),
+            (*dtype, *shape),
+            "{model}: {what} `{}`",
+            t.name
+        );
         match (quant, &t.quant) {
             (None, None) => {}
             (Some((scale, zp)), Some(q)) => {
-                assert!(q.is_per_tensor(), "{model}: {what} `{}` is per-channel", t.name);
+                assert!(
+                    q.is_per_tensor(),
+                    "{model}: {what} `{}` is per-channel",
+                    t.name
+                );
                 // The README prints six significant digits.
-                assert!(((q.scale[0] - scale) / scale).abs() < 2e-5, "{model}: {what} scale {} vs {scale}", q.scale[0]);
+                assert!(
+                    ((q.scale[0] - scale) / scale).abs() < 2e-5,
+                    "{model}: {what} scale {} vs {scale}",
+                    q.scale[0]
+                );
                 assert_eq!(q.zero_point[0], *zp, "{model}: {what} zero point");
             }
-            (want, got) => panic!("{model}: {what} `{}` quantization {got:?}, expected {want:?}", t.name),
+            (want, got) => panic!(
+                "{model}: {what} `{}` quantization {got:?}, expected {want:?}",
+                t.name
+            ),
         }
     }
 }
@@ -217,14 +253,20 @@ fn assert_per_channel_filters(model: &str, g: &Graph) -> usize {
         };
         let filter = &g.tensors[node.inputs[1].unwrap()];
         let out_c = filter.shape[axis];
-        let q = filter.quant.as_ref().unwrap_or_else(|| panic!("{model}: node {n} filter unquantized"));
+        let q = filter
+            .quant
+            .as_ref()
+            .unwrap_or_else(|| panic!("{model}: node {n} filter unquantized"));
         assert_eq!(
             (q.scale.len(), q.zero_point.len(), q.axis),
             (out_c, out_c, axis),
             "{model}: node {n} filter `{}`",
             filter.name
         );
-        assert!(q.zero_point.iter().all(|&z| z == 0), "{model}: filters are symmetric");
+        assert!(
+            q.zero_point.iter().all(|&z| z == 0),
+            "{model}: filters are symmetric"
+        );
         let bias = &g.tensors[node.inputs[2].unwrap()];
         let qb = bias.quant.as_ref().unwrap();
         assert_eq!(
@@ -259,9 +301,21 @@ fn per_channel_quantization_has_one_scale_per_output_channel() {
 #[test]
 fn micro_speech_depthwise_has_depth_multiplier_8() {
     let Some(shared) = shared() else { return };
-    let g = load(&shared, "tflm_examples/micro_speech/micro_speech_quantized.tflite");
-    let dw: Vec<_> =
-        g.nodes.iter().filter_map(|n| if let Op::DepthwiseConv2d(a) = &n.op { Some(a) } else { None }).collect();
+    let g = load(
+        &shared,
+        "tflm_examples/micro_speech/micro_speech_quantized.tflite",
+    );
+    let dw: Vec<_> = g
+        .nodes
+        .iter()
+        .filter_map(|n| {
+            if let Op::DepthwiseConv2d(a) = &n.op {
+                Some(a)
+            } else {
+                None
+            }
+        })
+        .collect();
     assert_eq!(dw.len(), 1);
     assert_eq!((dw[0].depth_multiplier, dw[0].stride), (8, [2, 2]));
 }
@@ -270,18 +324,34 @@ fn micro_speech_depthwise_has_depth_multiplier_8() {
 fn unsupported_models_name_the_operator() {
     let Some(shared) = shared() else { return };
     for (model, index, op) in [
-        ("tflm_examples/mnist_lstm/trained_lstm.tflite", 0, "UNIDIRECTIONAL_SEQUENCE_LSTM"),
-        ("tflm_examples/micro_speech/audio_preprocessor_int8.tflite", 0, "CUSTOM:SignalWindow"),
-        ("tflm_examples/person_detection/person_detect_vela.tflite", 0, "CUSTOM:ethos-u"),
+        (
+            "tflm_examples/mnist_lstm/trained_lstm.tflite",
+            0,
+            "UNIDIRECTIONAL_SEQUENCE_LSTM",
+        ),
+        (
+            "tflm_examples/micro_speech/audio_preprocessor_int8.tflite",
+            0,
+            "CUSTOM:SignalWindow",
+        ),
+        (
+            "tflm_examples/person_detection/person_detect_vela.tflite",
+            0,
+            "CUSTOM:ethos-u",
+        ),
         ("tflm_examples/models/keyword_scrambled.tflite", 1, "SVDF"),
     ] {
         match import(&read(&shared, model)) {
             Err(e @ TfliteError::UnsupportedOperator { .. }) => {
                 let msg = e.to_string();
-                let TfliteError::UnsupportedOperator { index: i, op: o } = e else { unreachable!() };
+                let TfliteError::UnsupportedOperator { index: i, op: o } = e else {
+                    unreachable!()
+                };
                 assert_eq!((i, o.as_str()), (index, op), "{model}");
                 assert!(
-                    msg.starts_with(&format!("operator #{index} ({op}): not supported by mote (supported: CONV_2D, ")),
+                    msg.starts_with(&format!(
+                        "operator #{index} ({op}): not supported by mote (supported: CONV_2D, "
+                    )),
                     "{msg}"
                 );
             }
@@ -341,10 +411,16 @@ fn bit_flipped_files_never_panic() {
             // where converters put the tables.
             let len = bytes.len();
             let tail = len.min(4096);
-            let at = if round % 2 == 0 { (next() as usize) % len } else { len - tail + (next() as usize) % tail };
+            let at = if round % 2 == 0 {
+                (next() as usize) % len
+            } else {
+                len - tail + (next() as usize) % tail
+            };
             let mask = (next() as u8) | 1;
             bytes[at] ^= mask;
-            import_must_not_panic(&bytes, &|| format!("{model} with byte {at} xor {mask:#04x}"));
+            import_must_not_panic(&bytes, &|| {
+                format!("{model} with byte {at} xor {mask:#04x}")
+            });
             bytes[at] = original[at];
         }
     }
@@ -368,7 +444,11 @@ fn every_shared_model_imports_or_errors_cleanly() {
                     Ok(_) => ok += 1,
                     Err(e) => {
                         let msg = e.to_string();
-                        assert!(!msg.is_empty() && !msg.contains('\n'), "{}: {msg:?}", path.display());
+                        assert!(
+                            !msg.is_empty() && !msg.contains('\n'),
+                            "{}: {msg:?}",
+                            path.display()
+                        );
                         err += 1;
                     }
                 }
