@@ -217,8 +217,12 @@ impl<'a> Model<'a> {
         Self::validate_structure(bytes, header)
     }
 
-    /// Like [`Model::from_bytes`] but without the checksum; for tools that exercise the
-    /// structural checks on deliberately corrupted files (fuzzing).
+    /// Like [`Model::from_bytes`] but without the checksum. Every structural check still
+    /// runs, so a model accepted here cannot make the runtime read out of bounds; what is not
+    /// detected is a corrupted weight. Meant for firmware whose model is linked into its own
+    /// flash image (the image's integrity is the flasher's concern), where skipping the CRC
+    /// saves its lookup table (about 18 KB of flash) and a pass over every weight at start-up;
+    /// and for fuzzing the structural checks.
     pub fn from_bytes_unchecksummed(bytes: &'a [u8]) -> Result<Self, FormatError> {
         let header = Header::parse(bytes)?;
         if bytes.len() != header.file_bytes {
