@@ -193,6 +193,9 @@ pub(crate) fn run_op<'m: 'x, 'x>(
         .get(0)
         .and_then(|t| model.tensor(t))
         .ok_or(cx.bad("output is missing"))?;
+    // An output without elements needs no kernel; its other dimensions can still be huge
+    // (`[1, 4e9, 0, 1]`), and the kernels' loops over them would never end.
+    let execute = execute && out.byte_len > 0;
 
     if op.opcode == OpCode::Reshape {
         let x = cx.input(0)?;
@@ -213,6 +216,12 @@ pub(crate) fn run_op<'m: 'x, 'x>(
         cx.ensure(
             views.data(&t).is_some(),
             "an input overlaps the output in the arena",
+        )?;
+        // An empty tensor can still have huge dimensions; a kernel windowing over one
+        // (`[1, 4e9, 1, 0]`) for a non-empty output would loop for hours.
+        cx.ensure(
+            t.byte_len > 0 || out.byte_len == 0,
+            "an input is empty but the output is not",
         )?;
     }
     let fail = cx.bad("tensor data is misaligned");

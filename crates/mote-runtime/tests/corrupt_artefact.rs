@@ -822,3 +822,104 @@ fn out_of_range_shifts_and_bounds_are_refused() {
     assert!(checked > 0);
     eprintln!("{checked} out-of-range values refused");
 }
+
+/// A tensor with no elements can still have huge dimensions (`[1, 4e9, 0, 1]` passes every
+/// size check, its product being zero), and the kernels loop over dimensions: an empty output
+/// of that shape, or a window over an empty input of that shape, would run for hours. Found by
+/// the fuzz target (`fuzz/`) as slow units. Such a model must be refused or finish at once.
+#[test]
+fn empty_tensors_with_huge_dimensions_finish_at_once() {
+    let huge = 4_000_000_000;
+    let tensor = |shape: Vec<usize>, offset| TensorRecord {
+        dtype: DType::Int8,
+        shape,
+        location: Location::Arena,
+        offset,
+        scale: 0.0,
+        zero_point: 0,
+    };
+    let pool = {
+        let mut b = ModelBuilder::new();
+        let x = b.add_tensor(tensor(vec![1, 4, 4, 1], 0));
+        let y = b.add_tensor(tensor(vec![1, huge, 0, 1], 16));
+        let p = mote_format::params::Pool2dParams {
+            stride_h: 1,
+            stride_w: 1,
+            filter_h: 2,
+            filter_w: 2,
+            act_min: -128,
+            act_max: 127,
+            ..Default::default()
+        };
+        b.add_op(OpCode::AveragePool2d, vec![Some(x)], vec![y], &p);
+        (b.inputs, b.outputs, b.arena_bytes) = (vec![x], vec![y], 32);
+        b.finish().unwrap()
+    };
+    let add = {
+        let mut b = ModelBuilder::new();
+        let x = b.add_tensor(tensor(vec![1, 1, 1, 1], 0));
+        let y = b.add_tensor(tensor(vec![huge, huge, 0, 1], 16));
+        let p = AddParams {
+            left_shift: 20,
+            output_shift: -19,
+            act_min: -128,
+            act_max: 127,
+            ..Default::default()
+        };
+        b.add_op(OpCode::Add, vec![Some(x), Some(x)], vec![y], &p);
+        (b.inputs, b.outputs, b.arena_bytes) = (vec![x], vec![y], 32);
+        b.finish().unwrap()
+    };
+    // The same through an empty input and filter: `[1, 4e9, 1, 0]` has no elements, but a
+    // window over it has 4e9 rows.
+    let conv = {
+        let mut b = ModelBuilder::new();
+        let empty = vec![1, huge, 1, 0];
+        let x = b.add_tensor(tensor(empty.clone(), 0));
+        let y = b.add_tensor(tensor(vec![1, 1, 1, 1], 16));
+        let word = |b: &mut ModelBuilder, value: i32| {
+            let offset = b.add_const(&value.to_le_bytes());
+            let t = TensorRecord {
+                dtype: DType::Int32,
+                location: Location::Const,
+                ..tensor(vec![1], offset)
+            };
+            b.add_tensor(t)
+        };
+        let filter_at = b.add_const(&[]);
+        let filter = b.add_tensor(TensorRecord {
+            location: Location::Const,
+            ..tensor(empty, filter_at)
+        });
+        let (m, s) = (word(&mut b, 1 << 30), word(&mut b, 0));
+        let p = mote_format::params::Conv2dParams {
+            stride_h: 1,
+            stride_w: 1,
+            dilation_h: 1,
+            dilation_w: 1,
+            act_min: -128,
+            act_max: 127,
+            ..Default::default()
+        };
+        let inputs = vec![Some(x), Some(filter), None, Some(m), Some(s)];
+        b.add_op(OpCode::Conv2d, inputs, vec![y], &p);
+        (b.inputs, b.outputs, b.arena_bytes) = (vec![x], vec![y], 32);
+        b.finish().unwrap()
+    };
+    for (name, bytes) in [("AVERAGE_POOL_2D", pool), ("ADD", add), ("CONV_2D", conv)] {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let aligned = AlignedBytes::new(&bytes);
+            let _ = done.send(exercise(aligned.as_slice(), 1, true));
+        });
+        match finished.recv_timeout(std::time::Duration::from_secs(10)) {
+            Ok(outcome) => assert!(
+                matches!(outcome, Outcome::Ran { .. } | Outcome::RefusedByInterpreter),
+                "{name}: {outcome:?}"
+            ),
+            Err(_) => {
+                panic!("{name} with an empty tensor of huge dimensions still runs after 10 s")
+            }
+        }
+    }
+}
