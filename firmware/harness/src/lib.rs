@@ -140,7 +140,7 @@ pub fn run<C: Clock>(clock: &C, bench: &Bench, arena: &mut [u8]) -> ! {
 
 /// Instructions for `ticks`, rounded to the nearest: a reading is off by less than one tick,
 /// which is less than half an instruction on every board (at least two ticks each).
-fn instructions<C: Clock>(ticks: u32) -> u64 {
+pub fn instructions<C: Clock>(ticks: u32) -> u64 {
     let (num, den) = C::TICKS_PER_INSTRUCTION;
     (ticks as u64 * den as u64 + num as u64 / 2) / num as u64
 }
@@ -187,9 +187,20 @@ fn ticks_around_invoke<C: Clock>(
     (clock.ticks().wrapping_sub(t0), result)
 }
 
+/// Ticks around `work`, framed as [`run`] frames an inference: for firmware that measures a
+/// peer runtime in the same way (subtract [`calibrate`]'s overhead from
+/// [`instructions`] of the result). mote's own path does not use it.
+#[inline(never)]
+pub fn ticks_around<C: Clock, R>(clock: &C, work: impl FnOnce() -> R) -> (u32, R) {
+    let t0 = clock.ticks();
+    let result = work();
+    (clock.ticks().wrapping_sub(t0), result)
+}
+
 /// Checks the timer against loops of known length and returns the instructions that the
 /// measurement itself adds (the second reading's), to subtract from every measurement.
-fn calibrate<C: Clock>(clock: &C) -> u64 {
+/// Exits with failure when the timer does not count instructions (QEMU without `-icount`).
+pub fn calibrate<C: Clock>(clock: &C) -> u64 {
     let overhead = instructions::<C>(ticks_around_nothing(clock));
     let once = instructions::<C>(ticks_around_spin(clock, CALIBRATION_LOOPS));
     let twice = instructions::<C>(ticks_around_spin(clock, 2 * CALIBRATION_LOOPS));
