@@ -344,7 +344,9 @@ def describe_tree(root):
         p = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
         return p.stdout.strip() if p.returncode == 0 else ""
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "crates", "firmware")
+    # Lock files are left out: cargo rewrites them when a sibling crate's dependencies moved.
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "crates", "firmware",
+                ":(exclude)*Cargo.lock")
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     state = " (with uncommitted changes under crates/ or firmware/)" if dirty else ""
     return f"Measured {stamp} at commit {commit}{state}."
