@@ -91,9 +91,17 @@ fn generate() -> Result<(), String> {
         }
         let dims: Vec<String> = shape.iter().map(|d| format!("{d}")).collect();
         match shape.len() {
-            2 => Ok(format!("microflow::tensor::Tensor2D<i8, {}, 1>", dims.join(", "))),
-            4 => Ok(format!("microflow::tensor::Tensor4D<i8, {}, 1>", dims.join(", "))),
-            n => Err(format!("a {n}-dimensional tensor: microflow takes 2-D and 4-D ones")),
+            2 => Ok(format!(
+                "microflow::tensor::Tensor2D<i8, {}, 1>",
+                dims.join(", ")
+            )),
+            4 => Ok(format!(
+                "microflow::tensor::Tensor4D<i8, {}, 1>",
+                dims.join(", ")
+            )),
+            n => Err(format!(
+                "a {n}-dimensional tensor: microflow takes 2-D and 4-D ones"
+            )),
         }
     };
 
@@ -111,13 +119,21 @@ fn generate() -> Result<(), String> {
         s,
         "/// FNV-1a of the .tflite: tells the report's reader which model ran."
     );
-    let _ = writeln!(s, "pub const CHECKSUM: u32 = {:#010x};", fnv1a(&model_bytes));
+    let _ = writeln!(
+        s,
+        "pub const CHECKSUM: u32 = {:#010x};",
+        fnv1a(&model_bytes)
+    );
     let _ = writeln!(s, "pub const RUNS: u32 = {runs};");
     let _ = writeln!(s, "pub const INPUT_SCALE: f32 = {scale:?};");
     let _ = writeln!(s, "pub const INPUT_ZERO_POINT: i8 = {zero_point};");
     let _ = writeln!(s, "pub type Input = {};", tensor(&in_shape)?);
     let _ = writeln!(s, "pub type Output = {};", tensor(&out_shape)?);
-    let _ = writeln!(s, "\n#[microflow::model({})]\npub struct Model;\n", lit(&model));
+    let _ = writeln!(
+        s,
+        "\n#[microflow::model({})]\npub struct Model;\n",
+        lit(&model)
+    );
     let _ = writeln!(
         s,
         "/// One inference on quantized tensors: microflow's own `predict_inner`, which its\n\

@@ -152,9 +152,8 @@ fn main() -> ! {
         let input = input();
         // `black_box` inside the timed closure: the inference cannot be moved before the
         // first reading nor its result left uncomputed after the second.
-        let (ticks, output) = mote_harness::ticks_around(&timer, move || {
-            black_box(model::infer(black_box(input)))
-        });
+        let (ticks, output) =
+            mote_harness::ticks_around(&timer, move || black_box(model::infer(black_box(input))));
         let n = mote_harness::instructions::<Timer0>(ticks).saturating_sub(overhead);
         min = min.min(n);
         max = max.max(n);
@@ -196,8 +195,7 @@ fn main() -> ! {
 fn compare(got: &[u8], want: &[u8], say: bool) -> bool {
     if got.len() != want.len() {
         if say {
-            Line::new("mote-bench: output 0 has a different size from the expected output")
-                .send();
+            Line::new("mote-bench: output 0 has a different size from the expected output").send();
         }
         return false;
     }
