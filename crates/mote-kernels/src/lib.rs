@@ -5,17 +5,34 @@
 //! parameters from [`mote_format::params`] that the compiler precomputed. They never allocate
 //! and never fail; shape consistency is the caller's contract (checked once, when the
 //! interpreter is created).
+//!
+//! Optimized int8 kernels for Cortex-M cores with the DSP extension live in `dsp` (compiled
+//! where they can run, and on hosts, where they are tested against the reference with an
+//! emulation of the instructions). [`select`] is where a build picks one family, and
+//! [`scratch`] says how much working memory each kernel wants, for the compiler's plan.
+//!
+//! Features: `self-test` compiles `dsp::self_test`, the optimized-versus-reference comparisons
+//! as a `no_std` function for firmware to run on the device.
 
 #![no_std]
-#![forbid(unsafe_code)]
+// `deny`, not `forbid`: the DSP instruction wrappers (`dsp::insn::asm`, a few one-instruction
+// `asm!` blocks) are the one place allowed to opt out. Everything else stays safe code.
+#![deny(unsafe_code)]
+
+#[cfg(test)]
+extern crate std;
 
 pub mod add;
 pub mod conv2d;
 pub mod depthwise_conv2d;
+#[cfg(any(mote_dsp, not(target_arch = "arm")))]
+pub mod dsp;
 pub mod fixedpoint;
 pub mod fully_connected;
 pub mod pool2d;
 pub mod quantize;
+pub mod scratch;
+pub mod select;
 pub mod softmax;
 
 /// A 4-D shape, NHWC for activations (`[out_c, kh, kw, in_c]` for CONV_2D filters).

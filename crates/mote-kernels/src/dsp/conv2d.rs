@@ -1,0 +1,559 @@
+//! CONV_2D, int8 with per-channel requantization, for cores with the DSP extension; the same
+//! bytes as [`crate::conv2d::conv2d_int8`].
+//!
+//! Output pixels are taken four at a time. Their patches (see [`super::im2col`]) go into the
+//! scratch buffer as 16-bit values, then every output channel's filter row is read once per
+//! block: four filter bytes are sign-extended with two SXTB16 and multiplied into all four
+//! pixels with eight SMLAD: 16 MACs in 13 instructions (one LDR, two SXTB16, two LDM, eight
+//! SMLAD; [`super::insn::mac_block4`]). A 1×1 convolution (most of the MACs of MobileNet-style networks) copies each
+//! pixel's channels straight into its patch. Leftover pixels run one at a time.
+
+use super::im2col::{Bytes, PatchSink, Words};
+use super::insn::{conv_channels4, mac_block4, smlad, sxtb16, sxtb16_ror8, Channels4};
+use super::requant::{exact, Activation, Channels, Scale};
+use super::{scratch_words, word};
+use crate::conv2d::{tap_range, window_origin};
+use crate::Shape4;
+use core::ops::Range;
+use mote_format::params::Conv2dParams;
+
+use crate::scratch::{conv2d_layout as scratch_layout, groups, Kernels, CONV_BLOCK as BLOCK};
+
+/// Scratch bytes [`conv2d_int8`] uses (see [`crate::scratch::conv2d_int8`]).
+pub fn conv2d_int8_scratch_bytes(
+    input_shape: Shape4,
+    filter_shape: Shape4,
+    output_shape: Shape4,
+) -> usize {
+    crate::scratch::conv2d_int8(Kernels::CortexMDsp, input_shape, filter_shape, output_shape)
+}
+
+/// Int8 convolution, bit-exact with [`crate::conv2d::conv2d_int8`] (which it calls for what
+/// the fast path does not cover: grouped convolutions, zero points far outside int8, too
+/// little scratch, parameters whose accumulators might overflow the fast requantization).
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_int8(
+    p: &Conv2dParams,
+    input: &[i8],
+    input_shape: Shape4,
+    filter: &[i8],
+    filter_shape: Shape4,
+    bias: Option<&[i32]>,
+    multiplier: &[i32],
+    shift: &[i32],
+    output: &mut [i8],
+    output_shape: Shape4,
+    scratch: &mut [u8],
+) {
+    let done = conv2d_int8_fast(
+        p,
+        input,
+        input_shape,
+        filter,
+        filter_shape,
+        bias,
+        multiplier,
+        shift,
+        output,
+        output_shape,
+        scratch,
+    );
+    if !done {
+        crate::conv2d::conv2d_int8(
+            p,
+            input,
+            input_shape,
+            filter,
+            filter_shape,
+            bias,
+            multiplier,
+            shift,
+            output,
+            output_shape,
+        );
+    }
+}
+
+/// The filter taps whose input coordinate is inside the image: [`tap_range`] without its
+/// divisions when the dilation is 1 (64-bit division is a library call on Cortex-M).
+#[inline(always)]
+pub(crate) fn taps(origin: i64, dilation: i64, extent: usize, count: usize) -> Range<usize> {
+    if dilation == 1 {
+        let start = (-origin).clamp(0, count as i64);
+        let end = (extent as i64 - origin).clamp(start, count as i64);
+        start as usize..end as usize
+    } else {
+        tap_range(origin, dilation, extent, count)
+    }
+}
+
+/// Where patches come from: the input geometry and the convolution's window.
+struct Patches<'a> {
+    input: &'a [i8],
+    in_h: usize,
+    in_w: usize,
+    in_c: usize,
+    kh: usize,
+    kw: usize,
+    p: &'a Conv2dParams,
+    input_offset: i32,
+}
+
+impl Patches<'_> {
+    /// Walks the patch of output pixel `(b, oy, ox)` in filter order.
+    #[inline(always)]
+    fn walk(&self, at: (usize, usize, usize), sink: &mut impl PatchSink) {
+        let (b, oy, ox) = at;
+        let (in_h, in_w, in_c, kh, kw) = (self.in_h, self.in_w, self.in_c, self.kh, self.kw);
+        let image = &self.input[b * in_h * in_w * in_c..][..in_h * in_w * in_c];
+        let p = self.p;
+        let y0 = window_origin(oy, p.stride_h, p.pad_top);
+        let x0 = window_origin(ox, p.stride_w, p.pad_left);
+        if kh == 1 && kw == 1 {
+            // 1×1: the patch is the input pixel's channels (or padding).
+            if (0..in_h as i64).contains(&y0) && (0..in_w as i64).contains(&x0) {
+                sink.values(&image[(y0 as usize * in_w + x0 as usize) * in_c..][..in_c]);
+            } else {
+                sink.padding(in_c);
+            }
+            return;
+        }
+        let (dil_h, dil_w) = (p.dilation_h as i64, p.dilation_w as i64);
+        let rows = taps(y0, dil_h, in_h, kh);
+        let cols = taps(x0, dil_w, in_w, kw);
+        let row_len = kw * in_c;
+        sink.padding(rows.start * row_len);
+        for fy in rows.clone() {
+            let iy = (y0 + dil_h * fy as i64) as usize;
+            sink.padding(cols.start * in_c);
+            if cols.is_empty() {
+                // The whole filter row is in the padding.
+            } else if dil_w == 1 {
+                // The covered taps of a filter row are contiguous in the input.
+                let ix = (x0 + cols.start as i64) as usize;
+                sink.values(&image[(iy * in_w + ix) * in_c..][..cols.len() * in_c]);
+            } else {
+                for fx in cols.clone() {
+                    let ix = (x0 + dil_w * fx as i64) as usize;
+                    sink.values(&image[(iy * in_w + ix) * in_c..][..in_c]);
+                }
+            }
+            sink.padding((kw - cols.end) * in_c);
+        }
+        sink.padding((kh - rows.end) * row_len);
+    }
+
+    /// Writes the patch of output pixel `at` into slot `slot` of a block of `block` pixels;
+    /// `staging` (`4 * groups(K)` bytes) is used when the input's channels are not a multiple
+    /// of four.
+    #[inline(always)]
+    fn write(
+        &self,
+        words: &mut [u32],
+        staging: &mut [i8],
+        block: usize,
+        slot: usize,
+        at: (usize, usize, usize),
+    ) {
+        let mut out = Words::new(words, block, slot, self.input_offset);
+        if self.in_c % 4 == 0 {
+            self.walk(at, &mut out);
+        } else {
+            // The fast path requires an int8 input zero point, so this is exact.
+            let zero_point = self.input_offset.wrapping_neg() as i8;
+            let mut bytes = Bytes::new(staging, zero_point);
+            self.walk(at, &mut bytes);
+            out.values(bytes.finish());
+        }
+    }
+}
+
+/// The last one to three filter bytes of a row as a word, zero-filled.
+#[inline(always)]
+pub(crate) fn tail_word(tail: &[i8]) -> u32 {
+    match *tail {
+        [a] => a as u8 as u32,
+        [a, b] => u16::from_le_bytes([a as u8, b as u8]) as u32,
+        [a, b, c] => u32::from_le_bytes([a as u8, b as u8, c as u8, 0]),
+        _ => 0,
+    }
+}
+
+/// Requantization inputs shared by the channel loops.
+pub(crate) struct Requant<'a> {
+    pub bias: Option<&'a [i32]>,
+    pub multiplier: &'a [i32],
+    pub shift: &'a [i32],
+    pub zero_point: i32,
+    pub activation: Activation,
+    /// Which channels the fast requantization takes.
+    pub channels: Channels,
+}
+
+impl Requant<'_> {
+    /// The bias slice, empty when there is no bias.
+    #[inline(always)]
+    pub(crate) fn bias(&self) -> &[i32] {
+        self.bias.unwrap_or(&[])
+    }
+
+    /// Channel `c`'s four outputs from its multiply-accumulate, which started from
+    /// `init(c)`.
+    #[inline(always)]
+    fn outputs<const C: usize>(&self, c: usize, acc: [i32; C]) -> [i8; C] {
+        let (m, s, zp) = (self.multiplier[c], self.shift[c], self.zero_point);
+        if self.channels.fast(c) {
+            Scale::derive(m, s, zp)
+                .apply_all(acc)
+                .map(|v| self.activation.apply(v))
+        } else {
+            let b = self.bias().get(c).copied().unwrap_or(0);
+            acc.map(|a| exact(a, b, m, s, zp, self.activation))
+        }
+    }
+
+    /// Where channel `c`'s multiply-accumulate starts: `2 * bias` on the fast path, 0 on the
+    /// exact one (which adds the bias itself).
+    #[inline(always)]
+    fn init(&self, c: usize) -> i32 {
+        if self.channels.fast(c) {
+            self.bias().get(c).map_or(0, |b| b.wrapping_mul(2))
+        } else {
+            0
+        }
+    }
+}
+
+/// The multiply-accumulate of the filter bytes past the last whole group (`tail`, one to
+/// three bytes) with that group's patch words `x` (two per pixel).
+#[inline(always)]
+fn tail_mac<const C: usize>(acc: &mut [i32; C], tail: &[i8], x: &[u32]) {
+    let w = tail_word(tail);
+    let (even, odd) = (sxtb16(w), sxtb16_ror8(w));
+    for (a, x) in acc.iter_mut().zip(x.chunks_exact(2)) {
+        *a = smlad(even, x[0], *a);
+        *a = smlad(odd, x[1], *a);
+    }
+}
+
+/// Every output channel of a block of four pixels: `out` holds the four pixels' outputs,
+/// `out_c` each. Runs of channels on the fast path with right shifts go to [`conv_channels4`]
+/// (assembly on the device); the others, one at a time, to [`channel4`]. Not inlined, so that
+/// the loops have the register file to themselves.
+#[inline(never)]
+fn channels4(patches: &[u32], filter: &[i8], k: usize, rq: &Requant<'_>, out: &mut [i8]) {
+    let out_c = rq.multiplier.len();
+    // Channels whose last group can read four filter bytes within the filter.
+    let span = 4 * groups(k);
+    let readable = match filter.len().checked_sub(span) {
+        Some(room) => (room / k + 1).min(out_c),
+        None => 0,
+    };
+    let in_assembly =
+        |c: usize| rq.bias.is_some() && c < readable && rq.channels.fast(c) && rq.shift[c] < 0;
+    let mut c = 0;
+    while c < out_c {
+        if let (true, Some(bias)) = (in_assembly(c), rq.bias) {
+            let mut end = c + 1;
+            while end < out_c && in_assembly(end) {
+                end += 1;
+            }
+            let args = Channels4 {
+                weights: &filter[c * k..],
+                k,
+                patches,
+                bias: &bias[c..],
+                multiplier: &rq.multiplier[c..],
+                shift: &rq.shift[c..],
+                zero_point: rq.zero_point,
+                act_min: rq.activation.min(),
+                act_max: rq.activation.max(),
+                saturate_only: rq.activation.saturate_only(),
+            };
+            conv_channels4(&args, &mut out[c..], out_c, end - c);
+            c = end;
+        } else {
+            channel4(patches, &filter[c * k..][..k], c, rq, out, out_c);
+            c += 1;
+        }
+    }
+}
+
+/// Output channel `c` (filter row `row`) of a block of four pixels.
+#[inline(never)]
+fn channel4(patches: &[u32], row: &[i8], c: usize, rq: &Requant<'_>, out: &mut [i8], out_c: usize) {
+    let full = row.len() / 4;
+    let init = rq.init(c);
+    let mut acc = mac_block4([init; 4], row, patches, full);
+    if row.len() % 4 != 0 {
+        tail_mac(
+            &mut acc,
+            &row[full * 4..],
+            patches.get(full * 8..full * 8 + 8).unwrap_or(&[]),
+        );
+    }
+    for (p, v) in rq.outputs(c, acc).into_iter().enumerate() {
+        if let Some(o) = out.get_mut(p * out_c + c) {
+            *o = v;
+        }
+    }
+}
+
+/// Every output channel of one pixel (the pixels left over after the blocks of four).
+#[inline(never)]
+fn channels1(patches: &[u32], filter: &[i8], k: usize, rq: &Requant<'_>, out: &mut [i8]) {
+    let full = k / 4;
+    let body = &patches[..2 * full];
+    let tail_x = patches.get(2 * full..2 * full + 2).unwrap_or(&[]);
+    for (c, (o, row)) in out.iter_mut().zip(filter.chunks_exact(k)).enumerate() {
+        let mut acc = [rq.init(c)];
+        for (q, x) in row.chunks_exact(4).zip(body.chunks_exact(2)) {
+            let w = word(q);
+            acc[0] = smlad(sxtb16(w), x[0], acc[0]);
+            acc[0] = smlad(sxtb16_ror8(w), x[1], acc[0]);
+        }
+        if k % 4 != 0 {
+            tail_mac(&mut acc, &row[full * 4..], tail_x);
+        }
+        *o = rq.outputs(c, acc)[0];
+    }
+}
+
+/// Runs one block of `C` pixels starting at flat pixel `first`: patches, then every channel.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn block<const C: usize>(
+    patches: &Patches<'_>,
+    words: &mut [u32],
+    staging: &mut [i8],
+    at: &mut (usize, usize, usize),
+    out_hw: (usize, usize),
+    filter: &[i8],
+    k: usize,
+    rq: &Requant<'_>,
+    output: &mut [i8],
+) {
+    for slot in 0..C {
+        patches.write(words, staging, C, slot, *at);
+        // Next output pixel in (batch, row, column) order.
+        at.2 += 1;
+        if at.2 == out_hw.1 {
+            at.2 = 0;
+            at.1 += 1;
+            if at.1 == out_hw.0 {
+                at.1 = 0;
+                at.0 += 1;
+            }
+        }
+    }
+    let words = &words[..groups(k) * 2 * C];
+    if C == 4 {
+        channels4(words, filter, k, rq, output);
+    } else {
+        channels1(words, filter, k, rq, output);
+    }
+}
+
+/// The fast path alone: `false` (having written nothing) when it does not apply.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv2d_int8_fast(
+    p: &Conv2dParams,
+    input: &[i8],
+    input_shape: Shape4,
+    filter: &[i8],
+    filter_shape: Shape4,
+    bias: Option<&[i32]>,
+    multiplier: &[i32],
+    shift: &[i32],
+    output: &mut [i8],
+    output_shape: Shape4,
+    scratch: &mut [u8],
+) -> bool {
+    let [batches, in_h, in_w, in_c] = input_shape;
+    let [out_c, kh, kw, f_in_c] = filter_shape;
+    let [_, out_h, out_w, _] = output_shape;
+    if out_c == 0 {
+        return true;
+    }
+    let k = kh * kw * in_c;
+    if f_in_c != in_c || k == 0 {
+        return false;
+    }
+    // The fast path keeps the TFLite rule that activations' zero points are int8: then
+    // `x - zero_point` is within ±255 and twice it fits a 16-bit lane.
+    if !(-128..=127).contains(&p.input_zero_point) {
+        return false;
+    }
+    let input_offset = -p.input_zero_point;
+    let (n_words, n_staging) = scratch_layout(filter_shape);
+    let words = scratch_words(scratch);
+    if words.len() * 4 < n_words * 4 + n_staging {
+        return false;
+    }
+    let (words, staging) = words.split_at_mut(n_words);
+    let staging: &mut [i8] = bytemuck::cast_slice_mut(staging);
+    let bias = bias.map(|b| &b[..out_c]);
+    let (multiplier, shift) = (&multiplier[..out_c], &shift[..out_c]);
+    let zp = p.output_zero_point;
+    let product_bound = k as u64 * 128 * 255;
+    let Some(channels) = Channels::new(multiplier, shift, bias, zp, product_bound, out_c) else {
+        return false;
+    };
+    let rq = Requant {
+        bias,
+        multiplier,
+        shift,
+        zero_point: zp,
+        activation: Activation::new(p.act_min, p.act_max),
+        channels,
+    };
+    let filter = &filter[..out_c * k];
+    let patches = Patches {
+        input,
+        in_h,
+        in_w,
+        in_c,
+        kh,
+        kw,
+        p,
+        input_offset,
+    };
+    let pixels = batches * out_h * out_w;
+    let output = &mut output[..pixels * out_c];
+    let mut at = (0, 0, 0);
+    let mut blocks = output.chunks_exact_mut(BLOCK * out_c);
+    for out in &mut blocks {
+        block::<BLOCK>(
+            &patches,
+            words,
+            staging,
+            &mut at,
+            (out_h, out_w),
+            filter,
+            k,
+            &rq,
+            out,
+        );
+    }
+    for out in blocks.into_remainder().chunks_exact_mut(out_c) {
+        block::<1>(
+            &patches,
+            words,
+            staging,
+            &mut at,
+            (out_h, out_w),
+            filter,
+            k,
+            &rq,
+            out,
+        );
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dsp::self_test::{Conv2dCase, Path, Rng};
+    use proptest::prelude::*;
+    use std::vec;
+
+    fn run(seed: u64, max_dim: usize) -> Path {
+        let case = Conv2dCase::random(&mut Rng::new(seed), max_dim);
+        let mut ws = vec![0u8; case.workspace_bytes()];
+        match case.check(&mut ws) {
+            Ok(path) => path,
+            Err(e) => panic!("{e:?} in {case:?}"),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn matches_reference(seed in any::<u64>(), max_dim in 1usize..=6) {
+            run(seed, max_dim);
+        }
+    }
+
+    /// The property test would pass trivially if everything fell back to the reference.
+    #[test]
+    fn most_random_cases_take_the_fast_path() {
+        // About a third of the cases are built to fall back (no or half scratch, zero points
+        // outside int8, parameters that could overflow).
+        let fast = (0..200).filter(|&s| run(s, 4) == Path::Fast).count();
+        assert!(fast > 100, "only {fast} of 200 cases took the fast path");
+    }
+
+    #[test]
+    fn falls_back_without_scratch_and_for_grouped() {
+        let p = Conv2dParams {
+            stride_h: 1,
+            stride_w: 1,
+            dilation_h: 1,
+            dilation_w: 1,
+            act_min: -128,
+            act_max: 127,
+            ..Default::default()
+        };
+        let input = [1i8, 2, 3, 4];
+        let mut out = [0i8; 2];
+        let args = |out: &mut [i8], scratch: &mut [u8], filter_shape| {
+            conv2d_int8_fast(
+                &p,
+                &input,
+                [1, 1, 1, 4],
+                &[1, 1, 1, 1],
+                filter_shape,
+                None,
+                &[1 << 30, 1 << 30],
+                &[0, 0],
+                out,
+                [1, 1, 1, 2],
+                scratch,
+            )
+        };
+        assert!(!args(&mut out, &mut [], [2, 1, 1, 2]));
+        assert!(!args(&mut out, &mut [0u8; 64], [2, 1, 1, 2]), "grouped");
+    }
+
+    #[test]
+    fn one_by_one_hand_case() {
+        // Two pixels, 4 channels, 2 output channels; zero points 1 and -3; multiplier 0.5,
+        // shift -1 (× 0.25), bias [8, -8].
+        // pixel 0 x-1 = [0, 1, 2, 3]; pixel 1 x-1 = [-2, 4, 0, 1].
+        // oc0 w = [1, 2, 3, 4]: p0 0+2+6+12 = 20, +8 = 28 → 7 → 4
+        //                       p1 -2+8+0+4 = 10, +8 = 18 → 4.5 → 5 → 2
+        // oc1 w = [-1, 1, -1, 1]: p0 0+1-2+3 = 2, -8 = -6 → -1.5 → -2 → -5
+        //                         p1 2+4+0+1 = 7, -8 = -1 → -0.25 → 0 → -3
+        let p = Conv2dParams {
+            stride_h: 1,
+            stride_w: 1,
+            dilation_h: 1,
+            dilation_w: 1,
+            input_zero_point: 1,
+            output_zero_point: -3,
+            act_min: -128,
+            act_max: 127,
+            ..Default::default()
+        };
+        let input = [1i8, 2, 3, 4, -1, 5, 1, 2];
+        let filter = [1i8, 2, 3, 4, -1, 1, -1, 1];
+        let mut out = [0i8; 4];
+        let mut scratch = [0u8; 64];
+        let fast = conv2d_int8_fast(
+            &p,
+            &input,
+            [1, 1, 2, 4],
+            &filter,
+            [2, 1, 1, 4],
+            Some(&[8, -8]),
+            &[1 << 30, 1 << 30],
+            &[-1, -1],
+            &mut out,
+            [1, 1, 2, 2],
+            &mut scratch,
+        );
+        assert!(fast);
+        assert_eq!(out, [4, -5, 2, -3]);
+    }
+}

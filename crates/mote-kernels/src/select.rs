@@ -1,0 +1,247 @@
+//! The one place where a build chooses between the reference kernels and the optimized ones,
+//! by `cfg`: the Cortex-M DSP kernels ([`crate::dsp`]) where the build script found the DSP
+//! extension (`cfg(mote_dsp)`: `thumbv7em-*`, `thumbv8m.main-*` with a DSP CPU,
+//! `thumbv8.1m.main-*`), the reference kernels everywhere else (the host, Cortex-M0/M3).
+//!
+//! Every function has the reference kernel's signature, plus a `scratch` byte slice for the
+//! kernels that use one, sized by the matching `*_scratch_bytes` function ([`KERNELS`]'s
+//! figures from [`crate::scratch`]). The runtime calls these and nothing else, so switching
+//! implementations never touches it. Results are identical whichever is selected: the DSP
+//! kernels are bit-exact with the reference (and fall back to it when given too little
+//! scratch).
+
+use crate::scratch::{self, Kernels};
+use crate::Shape4;
+use mote_format::params::{
+    AddParams, Conv2dParams, DepthwiseConv2dParams, FullyConnectedParams, Pool2dParams,
+};
+
+#[cfg(mote_dsp)]
+use crate::dsp as imp;
+
+/// The kernel family this build runs.
+#[cfg(mote_dsp)]
+pub const KERNELS: Kernels = Kernels::CortexMDsp;
+/// The kernel family this build runs.
+#[cfg(not(mote_dsp))]
+pub const KERNELS: Kernels = Kernels::Reference;
+
+/// Scratch bytes [`conv2d_int8`] uses in this build.
+pub fn conv2d_int8_scratch_bytes(
+    input_shape: Shape4,
+    filter_shape: Shape4,
+    output_shape: Shape4,
+) -> usize {
+    scratch::conv2d_int8(KERNELS, input_shape, filter_shape, output_shape)
+}
+
+/// CONV_2D, int8 per-channel: [`crate::conv2d::conv2d_int8`]'s result.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub fn conv2d_int8(
+    p: &Conv2dParams,
+    input: &[i8],
+    input_shape: Shape4,
+    filter: &[i8],
+    filter_shape: Shape4,
+    bias: Option<&[i32]>,
+    multiplier: &[i32],
+    shift: &[i32],
+    output: &mut [i8],
+    output_shape: Shape4,
+    scratch: &mut [u8],
+) {
+    #[cfg(mote_dsp)]
+    imp::conv2d::conv2d_int8(
+        p,
+        input,
+        input_shape,
+        filter,
+        filter_shape,
+        bias,
+        multiplier,
+        shift,
+        output,
+        output_shape,
+        scratch,
+    );
+    #[cfg(not(mote_dsp))]
+    {
+        let _ = scratch;
+        crate::conv2d::conv2d_int8(
+            p,
+            input,
+            input_shape,
+            filter,
+            filter_shape,
+            bias,
+            multiplier,
+            shift,
+            output,
+            output_shape,
+        );
+    }
+}
+
+/// Scratch bytes [`depthwise_conv2d_int8`] uses in this build.
+pub fn depthwise_conv2d_int8_scratch_bytes(
+    p: &DepthwiseConv2dParams,
+    input_shape: Shape4,
+    filter_shape: Shape4,
+    output_shape: Shape4,
+) -> usize {
+    scratch::depthwise_conv2d_int8(KERNELS, p, input_shape, filter_shape, output_shape)
+}
+
+/// DEPTHWISE_CONV_2D, int8 per-channel:
+/// [`crate::depthwise_conv2d::depthwise_conv2d_int8`]'s result.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub fn depthwise_conv2d_int8(
+    p: &DepthwiseConv2dParams,
+    input: &[i8],
+    input_shape: Shape4,
+    filter: &[i8],
+    filter_shape: Shape4,
+    bias: Option<&[i32]>,
+    multiplier: &[i32],
+    shift: &[i32],
+    output: &mut [i8],
+    output_shape: Shape4,
+    scratch: &mut [u8],
+) {
+    #[cfg(mote_dsp)]
+    imp::depthwise_conv2d::depthwise_conv2d_int8(
+        p,
+        input,
+        input_shape,
+        filter,
+        filter_shape,
+        bias,
+        multiplier,
+        shift,
+        output,
+        output_shape,
+        scratch,
+    );
+    #[cfg(not(mote_dsp))]
+    {
+        let _ = scratch;
+        crate::depthwise_conv2d::depthwise_conv2d_int8(
+            p,
+            input,
+            input_shape,
+            filter,
+            filter_shape,
+            bias,
+            multiplier,
+            shift,
+            output,
+            output_shape,
+        );
+    }
+}
+
+/// Scratch bytes [`fully_connected_int8`] uses in this build.
+pub fn fully_connected_int8_scratch_bytes(
+    batches: usize,
+    accum_depth: usize,
+    output_depth: usize,
+) -> usize {
+    scratch::fully_connected_int8(KERNELS, batches, accum_depth, output_depth)
+}
+
+/// FULLY_CONNECTED, int8: [`crate::fully_connected::fully_connected_int8`]'s result.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub fn fully_connected_int8(
+    p: &FullyConnectedParams,
+    input: &[i8],
+    filter: &[i8],
+    bias: Option<&[i32]>,
+    multiplier: &[i32],
+    shift: &[i32],
+    output: &mut [i8],
+    batches: usize,
+    accum_depth: usize,
+    output_depth: usize,
+    scratch: &mut [u8],
+) {
+    #[cfg(mote_dsp)]
+    imp::fully_connected::fully_connected_int8(
+        p,
+        input,
+        filter,
+        bias,
+        multiplier,
+        shift,
+        output,
+        batches,
+        accum_depth,
+        output_depth,
+        scratch,
+    );
+    #[cfg(not(mote_dsp))]
+    {
+        let _ = scratch;
+        crate::fully_connected::fully_connected_int8(
+            p,
+            input,
+            filter,
+            bias,
+            multiplier,
+            shift,
+            output,
+            batches,
+            accum_depth,
+            output_depth,
+        );
+    }
+}
+
+/// AVERAGE_POOL_2D, int8: [`crate::pool2d::average_pool2d_int8`]'s result (no scratch).
+#[inline]
+pub fn average_pool2d_int8(
+    p: &Pool2dParams,
+    input: &[i8],
+    input_shape: Shape4,
+    output: &mut [i8],
+    output_shape: Shape4,
+) {
+    #[cfg(mote_dsp)]
+    imp::pool2d::average_pool2d_int8(p, input, input_shape, output, output_shape);
+    #[cfg(not(mote_dsp))]
+    crate::pool2d::average_pool2d_int8(p, input, input_shape, output, output_shape);
+}
+
+/// MAX_POOL_2D, int8: [`crate::pool2d::max_pool2d_int8`]'s result (no scratch).
+#[inline]
+pub fn max_pool2d_int8(
+    p: &Pool2dParams,
+    input: &[i8],
+    input_shape: Shape4,
+    output: &mut [i8],
+    output_shape: Shape4,
+) {
+    #[cfg(mote_dsp)]
+    imp::pool2d::max_pool2d_int8(p, input, input_shape, output, output_shape);
+    #[cfg(not(mote_dsp))]
+    crate::pool2d::max_pool2d_int8(p, input, input_shape, output, output_shape);
+}
+
+/// ADD, int8, with broadcasting: [`crate::add::add_int8`]'s result (no scratch).
+#[inline]
+pub fn add_int8(
+    p: &AddParams,
+    input1: &[i8],
+    shape1: Shape4,
+    input2: &[i8],
+    shape2: Shape4,
+    output: &mut [i8],
+    output_shape: Shape4,
+) {
+    #[cfg(mote_dsp)]
+    imp::add::add_int8(p, input1, shape1, input2, shape2, output, output_shape);
+    #[cfg(not(mote_dsp))]
+    crate::add::add_int8(p, input1, shape1, input2, shape2, output, output_shape);
+}
