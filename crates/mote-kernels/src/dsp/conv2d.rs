@@ -241,7 +241,14 @@ fn tail_mac<const C: usize>(acc: &mut [i32; C], tail: &[i8], x: &[u32]) {
 /// (assembly on the device); the others, one at a time, to [`channel4`]. Not inlined, so that
 /// the loops have the register file to themselves.
 #[inline(never)]
-fn channels4(patches: &[u32], filter: &[i8], k: usize, rq: &Requant<'_>, out: &mut [i8]) {
+fn channels4(
+    patches: &[u32],
+    filter: &[i8],
+    k: usize,
+    rq: &Requant<'_>,
+    out: &mut [i8],
+    staging: &mut [i8],
+) {
     let out_c = rq.multiplier.len();
     // Channels whose last group can read four filter bytes within the filter.
     let span = 4 * groups(k);
@@ -272,6 +279,30 @@ fn channels4(patches: &[u32], filter: &[i8], k: usize, rq: &Requant<'_>, out: &m
             };
             conv_channels4(&args, &mut out[c..], out_c, end - c);
             c = end;
+        } else if let (true, Some(bias), Some(padded)) = (
+            rq.channels.fast(c) && rq.shift[c] < 0,
+            rq.bias,
+            staging.get_mut(..span),
+        ) {
+            // A last channel whose final group would read past the filter: its row,
+            // zero-padded to whole groups in the staging bytes (free once the patches are
+            // written), through the same assembly.
+            super::im2col::copy_short(&mut padded[..k], &filter[c * k..][..k]);
+            super::im2col::fill_short(&mut padded[k..], 0);
+            let args = Channels4 {
+                weights: padded,
+                k,
+                patches,
+                bias: &bias[c..],
+                multiplier: &rq.multiplier[c..],
+                shift: &rq.shift[c..],
+                zero_point: rq.zero_point,
+                act_min: rq.activation.min(),
+                act_max: rq.activation.max(),
+                saturate_only: rq.activation.saturate_only(),
+            };
+            conv_channels4(&args, &mut out[c..], out_c, 1);
+            c += 1;
         } else {
             channel4(patches, &filter[c * k..][..k], c, rq, out, out_c);
             c += 1;
@@ -348,7 +379,7 @@ fn block<const C: usize>(
     }
     let words = &words[..groups(k) * 2 * C];
     if C == 4 {
-        channels4(words, filter, k, rq, output);
+        channels4(words, filter, k, rq, output, staging);
     } else {
         channels1(words, filter, k, rq, output);
     }

@@ -98,9 +98,42 @@ impl<'a> Bytes<'a> {
         let end = (self.at.div_ceil(4) * 4).min(self.out.len());
         let out = &mut self.out[..end];
         if let Some(rest) = out.get_mut(self.at..) {
-            rest.fill(self.zero_point);
+            fill_short(rest, self.zero_point);
         }
         out
+    }
+}
+
+/// Copies a short run of bytes with word loads and stores (unaligned, which ARMv7-M allows)
+/// instead of a call to `memcpy`, whose overhead exceeds the work for runs of a few bytes.
+#[inline(always)]
+pub(crate) fn copy_short(dst: &mut [i8], src: &[i8]) {
+    let mut d = dst.chunks_exact_mut(4);
+    let mut s = src.chunks_exact(4);
+    for (d4, s4) in (&mut d).zip(&mut s) {
+        d4.copy_from_slice(s4);
+    }
+    match (d.into_remainder(), s.remainder()) {
+        ([a], [x]) => *a = *x,
+        ([a, b], [x, y]) => (*a, *b) = (*x, *y),
+        ([a, b, c], [x, y, z]) => (*a, *b, *c) = (*x, *y, *z),
+        _ => {}
+    }
+}
+
+/// Fills a short run of bytes with word stores (see [`copy_short`]).
+#[inline(always)]
+pub(crate) fn fill_short(dst: &mut [i8], v: i8) {
+    let word = [v; 4];
+    let mut d = dst.chunks_exact_mut(4);
+    for d4 in &mut d {
+        d4.copy_from_slice(&word);
+    }
+    match d.into_remainder() {
+        [a] => *a = v,
+        [a, b] => (*a, *b) = (v, v),
+        [a, b, c] => (*a, *b, *c) = (v, v, v),
+        _ => {}
     }
 }
 
@@ -108,7 +141,7 @@ impl PatchSink for Bytes<'_> {
     #[inline(always)]
     fn values(&mut self, xs: &[i8]) {
         if let Some(dst) = self.out.get_mut(self.at..self.at + xs.len()) {
-            dst.copy_from_slice(xs);
+            copy_short(dst, xs);
         }
         self.at += xs.len();
     }
@@ -116,7 +149,7 @@ impl PatchSink for Bytes<'_> {
     #[inline(always)]
     fn padding(&mut self, count: usize) {
         if let Some(dst) = self.out.get_mut(self.at..self.at + count) {
-            dst.fill(self.zero_point);
+            fill_short(dst, self.zero_point);
         }
         self.at += count;
     }
