@@ -230,7 +230,10 @@ pub fn build_script(fw: &Firmware) -> Result<Embedded, BuildError> {
             code_estimate: fw.code_estimate,
             statics_estimate: fw.statics_estimate,
         };
-        let embedded = Embed::new(&model, limits).test_data(test).write(&out_dir)?;
+        let embedded = Embed::new(&model, limits)
+            .test_data(test)
+            .kernels(crate::kernels_for_target(&std::env::var("TARGET").unwrap_or_default()))
+            .write(&out_dir)?;
         let memory = out_dir.join("memory.x");
         crate::write_if_changed(
             &memory,

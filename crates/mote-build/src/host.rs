@@ -23,8 +23,9 @@ pub(crate) struct Loaded {
     pub report: Report,
 }
 
-/// Reads `path` as a `.tflite` (imported and compiled) or a `.mote`; the contents decide.
-pub(crate) fn load(path: &Path) -> Result<Loaded, BuildError> {
+/// Reads `path` as a `.tflite` (imported and compiled for `kernels`) or a `.mote`; the
+/// contents decide.
+pub(crate) fn load(path: &Path, kernels: mote_compiler::Kernels) -> Result<Loaded, BuildError> {
     let raw = std::fs::read(path).map_err(|source| BuildError::Io {
         path: path.to_path_buf(),
         source,
@@ -34,7 +35,8 @@ pub(crate) fn load(path: &Path) -> Result<Loaded, BuildError> {
             path: path.to_path_buf(),
             source,
         })?;
-        let compiled = mote_compiler::compile(&graph).map_err(|source| BuildError::Compile {
+        let options = mote_compiler::CompileOptions { kernels };
+        let compiled = mote_compiler::compile_with(&graph, &options).map_err(|source| BuildError::Compile {
             path: path.to_path_buf(),
             source,
         })?;

@@ -22,6 +22,8 @@ use std::path::{Path, PathBuf};
 
 pub use fit::{check_fit, Fit};
 pub use host::{deterministic_input, read_npy, Array, FLOAT_RELATIVE_TOLERANCE};
+pub use mote_compiler::{kernels_for_target, Kernels};
+
 
 /// What a board offers and what the firmware needs besides the model, in bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,6 +141,7 @@ pub struct Embed {
     model: PathBuf,
     limits: BoardLimits,
     test: TestData,
+    kernels: mote_compiler::Kernels,
 }
 
 /// The name of the module file [`Embed::write`] writes into the output folder.
@@ -152,7 +155,15 @@ impl Embed {
             model: model.into(),
             limits,
             test: TestData::default(),
+            kernels: mote_compiler::CompileOptions::default().kernels,
         }
+    }
+
+    /// The kernels the firmware runs, which decide each operator's scratch in the arena
+    /// (the Cortex-M DSP kernels unless told otherwise).
+    pub fn kernels(mut self, kernels: mote_compiler::Kernels) -> Self {
+        self.kernels = kernels;
+        self
     }
 
     /// Embeds test inputs and expected outputs for benchmarking.
@@ -165,7 +176,7 @@ impl Embed {
     /// fits the board, and writes [`MODULE_FILE`], [`ARTEFACT_FILE`] and the test data into
     /// `out_dir`. Nothing is written for a model that does not fit.
     pub fn write(&self, out_dir: &Path) -> Result<Embedded, BuildError> {
-        let loaded = host::load(&self.model)?;
+        let loaded = host::load(&self.model, self.kernels)?;
         let name = model_name(&self.model);
         let model = host::HostModel::new(&loaded.bytes, &name)?;
 

@@ -317,8 +317,9 @@ pub fn bench(args: &BenchArgs) -> Result<BenchReport> {
         .model
         .canonicalize()
         .with_context(|| format!("reading {}", args.model.display()))?;
-    // Compiled here as well, to know which artefact the firmware must report.
-    let loaded = LoadedModel::load(&model_path)?;
+    // Compiled here as well, for the board's kernels as its build does, to know which
+    // artefact the firmware must report.
+    let loaded = LoadedModel::load_for(&model_path, mote_compiler::kernels_for_target(&config.target))?;
     let checksum = u32::from_le_bytes([
         loaded.bytes[12],
         loaded.bytes[13],
@@ -407,12 +408,21 @@ fn build_firmware(
             .into_owned())
     };
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    // A board's firmware binary is named after its folder; other binaries of the board (the
+    // kernels' self-test) are not built.
+    let board_bin = board_dir
+        .file_name()
+        .context("the board folder has no name")?
+        .to_string_lossy()
+        .into_owned();
     let mut child = Command::new(cargo)
         .current_dir(board_dir)
         .args([
             "build",
             "--release",
             "--message-format=json-render-diagnostics",
+            "--bin",
+            &board_bin,
         ])
         .env("MOTE_MODEL", model)
         .env("MOTE_INPUTS", join(&choice.inputs)?)
@@ -482,7 +492,7 @@ fn build_firmware(
             tail.join("\n")
         );
     }
-    // The board's binary is the last artifact cargo reports.
+    // The board's binary is the one executable cargo reports.
     let elf = stdout
         .lines()
         .rev()

@@ -20,13 +20,20 @@ pub struct LoadedModel {
 }
 
 impl LoadedModel {
+    /// Loads `path`, compiling a `.tflite` for the default kernels (the Cortex-M DSP ones).
     pub fn load(path: &Path) -> Result<Self> {
+        Self::load_for(path, mote_compiler::CompileOptions::default().kernels)
+    }
+
+    /// Loads `path`, compiling a `.tflite` for `kernels`.
+    pub fn load_for(path: &Path, kernels: mote_compiler::Kernels) -> Result<Self> {
         let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let shown = path.display();
         if raw.get(4..8) == Some(b"TFL3") {
             let graph = mote_tflite::import(&raw).with_context(|| format!("importing {shown}"))?;
-            let compiled =
-                mote_compiler::compile(&graph).with_context(|| format!("compiling {shown}"))?;
+            let options = mote_compiler::CompileOptions { kernels };
+            let compiled = mote_compiler::compile_with(&graph, &options)
+                .with_context(|| format!("compiling {shown}"))?;
             Ok(LoadedModel {
                 path: path.into(),
                 bytes: compiled.bytes,

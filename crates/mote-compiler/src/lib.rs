@@ -12,7 +12,8 @@ pub mod planner;
 pub mod quant;
 
 pub use describe::describe;
-pub use lower::compile;
+pub use lower::{compile, compile_with, kernels_for_target, CompileOptions};
+pub use mote_kernels::scratch::Kernels;
 
 /// Why a graph could not be compiled.
 #[derive(Debug, thiserror::Error)]

@@ -11,13 +11,49 @@ use mote_format::{Location, ModelBuilder, OpCode, TensorRecord, ALIGN};
 use mote_ir::{Activation, DType, Graph, Op, Tensor, TensorId};
 
 use crate::planner::{self, Buffer};
+use mote_kernels::scratch::{self, Kernels};
 use crate::quant::{
     activation_range_f32, activation_range_int8, add_quant, quantize_multiplier, softmax_quant,
 };
 use crate::{CompileError, Compiled};
 
-/// Compiles `graph` into a `.mote` artefact and a report.
+/// Which kernels the artefact is compiled for: it decides the scratch memory each operator
+/// gets in the arena plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompileOptions {
+    pub kernels: Kernels,
+}
+
+impl Default for CompileOptions {
+    /// The Cortex-M DSP kernels (Cortex-M4, M7, M33): their scratch costs a little arena and
+    /// is simply unused where the reference kernels run, while an artefact without it would
+    /// make a DSP board fall back to the slow kernels.
+    fn default() -> Self {
+        CompileOptions { kernels: Kernels::CortexMDsp }
+    }
+}
+
+/// The kernel family a firmware built for the Rust `target` runs: the Cortex-M DSP kernels
+/// for targets with the DSP extension (Cortex-M4/M7: `thumbv7em-*`; Cortex-M33/M55:
+/// `thumbv8m.main-*`, `thumbv8.1m.main-*`), the reference kernels elsewhere (Cortex-M0/M0+:
+/// `thumbv6m-*`; Cortex-M3: `thumbv7m-*`). The compiler plans each operator's scratch for
+/// this family, so `mote bench` and a board's `build.rs` must agree on it: both call this.
+pub fn kernels_for_target(target: &str) -> Kernels {
+    let dsp = ["thumbv7em-", "thumbv8m.main-", "thumbv8.1m.main-"];
+    if dsp.iter().any(|prefix| target.starts_with(prefix)) {
+        Kernels::CortexMDsp
+    } else {
+        Kernels::Reference
+    }
+}
+
+/// Compiles `graph` into a `.mote` artefact and a report, for the default kernels.
 pub fn compile(graph: &Graph) -> Result<Compiled, CompileError> {
+    compile_with(graph, &CompileOptions::default())
+}
+
+/// Compiles `graph` into a `.mote` artefact and a report.
+pub fn compile_with(graph: &Graph, options: &CompileOptions) -> Result<Compiled, CompileError> {
     graph.check()?;
     // The artefact addresses bytes with 32-bit offsets.
     if let Some((t, tensor)) = graph.tensors.iter().enumerate().find(|(_, t)| t.byte_len() > u32::MAX as usize / 2) {
@@ -27,21 +63,14 @@ pub fn compile(graph: &Graph) -> Result<Compiled, CompileError> {
             message: format!("shape {:?} is too large for a microcontroller model", tensor.shape),
         });
     }
-    let mut lowering = Lowering::new(graph)?;
+    let mut lowering = Lowering::new(graph, options.kernels)?;
     for n in 0..graph.nodes.len() {
         lowering.lower_node(n)?;
     }
+    lowering.place_arena();
     let b = &mut lowering.builder;
-    b.inputs = graph
-        .inputs
-        .iter()
-        .map(|t| lowering.arena_index[t])
-        .collect();
-    b.outputs = graph
-        .outputs
-        .iter()
-        .map(|t| lowering.arena_index[t])
-        .collect();
+    b.inputs = graph.inputs.iter().map(|t| lowering.arena_index[t]).collect();
+    b.outputs = graph.outputs.iter().map(|t| lowering.arena_index[t]).collect();
     let bytes = b.finish()?;
     let mut report = crate::describe(&bytes)?;
     for (io, &t) in report
@@ -57,7 +86,13 @@ pub fn compile(graph: &Graph) -> Result<Compiled, CompileError> {
 
 struct Lowering<'g> {
     graph: &'g Graph,
+    kernels: Kernels,
     builder: ModelBuilder,
+    /// Every arena buffer to place: activations (RESHAPE outputs sharing their input's) and
+    /// per-operator scratch.
+    buffers: Vec<Buffer>,
+    /// For each arena tensor record in the builder, the buffer it lives in.
+    record_buffer: Vec<(usize, usize)>,
     /// Format tensor index of each activation.
     arena_index: HashMap<TensorId, usize>,
     /// Format tensor index of each constant already in the pool.
@@ -100,8 +135,9 @@ fn find(group: &mut [usize], mut t: usize) -> usize {
 }
 
 impl<'g> Lowering<'g> {
-    /// Finds the activations, gives RESHAPE outputs their input's buffer, and plans the arena.
-    fn new(graph: &'g Graph) -> Result<Self, CompileError> {
+    /// Finds the activations and gives RESHAPE outputs their input's buffer; offsets come
+    /// later, once every operator's scratch is known ([`Lowering::place_arena`]).
+    fn new(graph: &'g Graph, kernels: Kernels) -> Result<Self, CompileError> {
         let n_tensors = graph.tensors.len();
         let is_activation = |t: TensorId| graph.tensors[t].data.is_none();
         let mut used = vec![false; n_tensors];
@@ -167,16 +203,11 @@ impl<'g> Lowering<'g> {
                 }
             })
             .collect();
-        let plan = planner::plan(&buffers, ALIGN);
-        let root_offset: HashMap<usize, usize> = roots
-            .iter()
-            .zip(&plan.offsets)
-            .map(|(&r, &o)| (r, o))
-            .collect();
+        let buffer_of_root: HashMap<usize, usize> = roots.iter().enumerate().map(|(b, &r)| (r, b)).collect();
 
         let mut builder = ModelBuilder::new();
-        builder.arena_bytes = plan.arena_bytes;
         let mut arena_index = HashMap::new();
+        let mut record_buffer = Vec::new();
         for t in 0..n_tensors {
             if !used[t] || !is_activation(t) {
                 continue;
@@ -187,7 +218,7 @@ impl<'g> Lowering<'g> {
                 dtype: format_dtype(tensor, t)?,
                 shape: tensor.shape.clone(),
                 location: Location::Arena,
-                offset: root_offset[&find(&mut group, t)],
+                offset: 0, // placed by `place_arena`
                 scale,
                 zero_point,
             };
@@ -195,20 +226,49 @@ impl<'g> Lowering<'g> {
                 return Err(CompileError::Tensor {
                     tensor: t,
                     name: tensor.name.clone(),
-                    message: format!(
-                        "has {} dimensions; mote supports up to 4",
-                        record.shape.len()
-                    ),
+                    message: format!("has {} dimensions; mote supports up to 4", record.shape.len()),
                 });
             }
-            arena_index.insert(t, builder.add_tensor(record));
+            let index = builder.add_tensor(record);
+            record_buffer.push((index, buffer_of_root[&find(&mut group, t)]));
+            arena_index.insert(t, index);
         }
         Ok(Lowering {
             graph,
+            kernels,
             builder,
+            buffers,
+            record_buffer,
             arena_index,
             const_index: HashMap::new(),
         })
+    }
+
+    /// Adds a scratch buffer that lives only while node `n` runs, and returns its tensor.
+    fn scratch(&mut self, n: usize, bytes: usize) -> Option<usize> {
+        if bytes == 0 {
+            return None;
+        }
+        self.buffers.push(Buffer { size: bytes, first_use: n, last_use: n });
+        let index = self.builder.add_tensor(TensorRecord {
+            dtype: mote_format::DType::Int8,
+            shape: vec![bytes],
+            location: Location::Arena,
+            offset: 0,
+            scale: 0.0,
+            zero_point: 0,
+        });
+        self.record_buffer.push((index, self.buffers.len() - 1));
+        Some(index)
+    }
+
+    /// Plans the arena and gives every arena tensor its offset.
+    fn place_arena(&mut self) {
+        let plan = planner::plan(&self.buffers, ALIGN);
+        for &(record, buffer) in &self.record_buffer {
+            self.builder.tensors[record].offset = plan.offsets[buffer];
+        }
+        self.builder.arena_bytes = plan.arena_bytes;
     }
 
     fn unsupported(&self, n: usize, message: impl Into<String>) -> CompileError {
@@ -397,6 +457,8 @@ impl<'g> Lowering<'g> {
                 if int8 {
                     let (m, s) = self.requant_tables(n, filter, oc, true)?;
                     inputs.extend([Some(m), Some(s)]);
+                    let bytes = scratch::conv2d_int8(self.kernels, dims4(&x.shape), dims4(&filter.shape), dims4(&out.shape));
+                    inputs.extend(self.scratch(n, bytes).map(Some));
                 }
                 (OpCode::Conv2d, with_input(xi, inputs), encode(&p))
             }
@@ -428,6 +490,14 @@ impl<'g> Lowering<'g> {
                 if int8 {
                     let (m, s) = self.requant_tables(n, filter, oc, true)?;
                     inputs.extend([Some(m), Some(s)]);
+                    let bytes = scratch::depthwise_conv2d_int8(
+                        self.kernels,
+                        &p,
+                        dims4(&x.shape),
+                        dims4(&filter.shape),
+                        dims4(&out.shape),
+                    );
+                    inputs.extend(self.scratch(n, bytes).map(Some));
                 }
                 (OpCode::DepthwiseConv2d, with_input(xi, inputs), encode(&p))
             }
@@ -457,6 +527,9 @@ impl<'g> Lowering<'g> {
                     let per_channel = filter.quant.as_ref().is_some_and(|q| q.scale.len() > 1);
                     let (m, s) = self.requant_tables(n, filter, units, per_channel)?;
                     inputs.extend([Some(m), Some(s)]);
+                    let depth = filter.shape[1];
+                    let bytes = scratch::fully_connected_int8(self.kernels, x.elements() / depth.max(1), depth, units);
+                    inputs.extend(self.scratch(n, bytes).map(Some));
                 }
                 (OpCode::FullyConnected, with_input(xi, inputs), encode(&p))
             }
