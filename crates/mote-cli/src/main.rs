@@ -34,6 +34,9 @@ enum Command {
         /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,
+        /// The kernels the artefact is for (decides each operator's scratch in the arena).
+        #[arg(long, value_enum, default_value_t = KernelsArg::CortexMDsp)]
+        kernels: KernelsArg,
     },
     /// Compile a .tflite model into a .mote artefact (weights, integer parameters and the
     /// memory plan, ready for the no_std runtime).
@@ -43,6 +46,10 @@ enum Command {
         /// Where to write the .mote artefact.
         #[arg(short, long, value_name = "MODEL.mote")]
         output: PathBuf,
+        /// The kernels the artefact is for: `cortex-m-dsp` (Cortex-M4/M7/M33; runs anywhere,
+        /// the scratch is unused elsewhere) or `reference` (Cortex-M0/M3, smallest arena).
+        #[arg(long, value_enum, default_value_t = KernelsArg::CortexMDsp)]
+        kernels: KernelsArg,
     },
     /// Run a model once on the host with mote's runtime. Inputs and outputs are .npy files
     /// in the model's own dtype and shape, in the model's input and output order; without
@@ -64,6 +71,24 @@ enum Command {
     Bench(mote_cli::bench::BenchArgs),
 }
 
+/// `--kernels` values.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum KernelsArg {
+    /// The portable reference kernels (no scratch).
+    Reference,
+    /// The Cortex-M DSP-extension kernels.
+    CortexMDsp,
+}
+
+impl From<KernelsArg> for mote_compiler::Kernels {
+    fn from(k: KernelsArg) -> Self {
+        match k {
+            KernelsArg::Reference => mote_compiler::Kernels::Reference,
+            KernelsArg::CortexMDsp => mote_compiler::Kernels::CortexMDsp,
+        }
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
     if let Err(e) = dispatch(cli.command) {
@@ -74,9 +99,17 @@ fn main() {
 
 fn dispatch(command: Command) -> Result<()> {
     match command {
-        Command::Inspect { model, json } => inspect(&LoadedModel::load(&model)?, json),
-        Command::Compile { model, output } => {
-            let loaded = LoadedModel::load(&model)?;
+        Command::Inspect {
+            model,
+            json,
+            kernels,
+        } => inspect(&LoadedModel::load_for(&model, kernels.into())?, json),
+        Command::Compile {
+            model,
+            output,
+            kernels,
+        } => {
+            let loaded = LoadedModel::load_for(&model, kernels.into())?;
             if !loaded.from_tflite {
                 bail!("{} is already a .mote artefact", model.display());
             }
