@@ -21,7 +21,7 @@ mod reader;
 mod writer;
 
 pub use params::Params;
-pub use reader::{IndexList, Model, OpInfo, TensorInfo};
+pub use reader::{IndexList, Model, OpInfo, Place, TensorInfo};
 #[cfg(feature = "std")]
 pub use writer::{AlignedBytes, ModelBuilder, OpRecord, TensorRecord};
 

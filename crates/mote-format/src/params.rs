@@ -50,16 +50,44 @@ macro_rules! params_struct {
             $($(#[$fmeta])* pub $field: $ty,)*
         }
 
+        impl $name {
+            #[cold]
+            #[inline(never)]
+            fn decode_unaligned(bytes: &[u8]) -> Option<Self> {
+                if bytes.len() != Self::WORDS * 4 {
+                    return None;
+                }
+                let mut words = [0u32; Self::WORDS];
+                for (w, c) in words.iter_mut().zip(bytes.chunks_exact(4)) {
+                    *w = u32::from_ne_bytes([c[0], c[1], c[2], c[3]]);
+                }
+                Some(Self::from_words(&words))
+            }
+
+            /// From the words as stored (little-endian).
+            #[inline(always)]
+            fn from_words(words: &[u32; <Self as Params>::WORDS]) -> Self {
+                let mut at = 0;
+                let mut word = || {
+                    let w = u32::from_le(words[at]);
+                    at += 1;
+                    w
+                };
+                Self { $($field: <$ty as Word>::from_word(word()),)* }
+            }
+        }
+
         impl Params for $name {
             const OPCODE: crate::OpCode = $opcode;
             const WORDS: usize = [$(stringify!($field)),*].len();
 
             fn decode(bytes: &[u8]) -> Option<Self> {
-                if bytes.len() != Self::WORDS * 4 {
-                    return None;
+                // Word loads where the bytes are 4-byte aligned, as in a validated artefact
+                // (the runtime decodes params on every invoke); byte loads elsewhere.
+                match bytemuck::try_cast_slice::<u8, u32>(bytes) {
+                    Ok(words) => Some(Self::from_words(words.try_into().ok()?)),
+                    Err(_) => Self::decode_unaligned(bytes),
                 }
-                let mut words = bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
-                Some(Self { $($field: <$ty as Word>::from_word(words.next()?),)* })
             }
 
             fn encode_into(&self, out: &mut [u8]) {

@@ -16,6 +16,13 @@ fn u16_at(bytes: &[u8], at: usize) -> u16 {
     }
 }
 
+/// The little-endian word at `at` of a fixed-size record; with `at` a constant after
+/// inlining, the bounds check is gone.
+#[inline(always)]
+fn le32<const N: usize>(rec: &[u8; N], at: usize) -> u32 {
+    u32::from_le_bytes([rec[at], rec[at + 1], rec[at + 2], rec[at + 3]])
+}
+
 fn u32_at(bytes: &[u8], at: usize) -> u32 {
     match bytes.get(at..at + 4) {
         Some(b) => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
@@ -126,6 +133,15 @@ impl TensorInfo {
         out[4 - r..].copy_from_slice(&self.dims[..r]);
         out
     }
+}
+
+/// Where a tensor's bytes are ([`Model::tensor_place`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place<'a> {
+    /// `len` bytes at `offset` in the arena.
+    Arena { offset: usize, len: usize },
+    /// A constant's bytes in the artefact.
+    Const(&'a [u8]),
 }
 
 /// A list of tensor indices (`u16`, [`NO_TENSOR`] for an omitted optional input).
@@ -266,6 +282,10 @@ impl<'a> Model<'a> {
         if h.const_offset % ALIGN != 0 {
             return Err(FormatError::BadSection("constants"));
         }
+        // Params are 32-bit words (operators' params start on multiples of 4 within it).
+        if h.params_offset % 4 != 0 {
+            return Err(FormatError::BadSection("params"));
+        }
         if h.tensor_count >= NO_TENSOR as usize {
             return Err(FormatError::BadSection("tensors"));
         }
@@ -294,8 +314,8 @@ impl<'a> Model<'a> {
     }
 
     fn validate_tensor(&self, t: usize) -> Result<(), FormatError> {
-        let rec = self.tensor_record(t);
         let bad = |what| FormatError::BadTensor { tensor: t, what };
+        let rec = self.tensor_record(t).ok_or(bad("record"))?;
         let dtype = DType::from_u8(rec[0]).ok_or(bad("dtype"))?;
         let rank = rec[1] as usize;
         if rank > MAX_RANK {
@@ -328,8 +348,8 @@ impl<'a> Model<'a> {
     }
 
     fn validate_op(&self, o: usize) -> Result<(), FormatError> {
-        let rec = self.op_record(o);
         let bad = |what| FormatError::BadOp { op: o, what };
+        let rec = self.op_record(o).ok_or(bad("record"))?;
         OpCode::from_u16(u16_at(rec, 0)).ok_or(bad("opcode"))?;
         let n_in = rec[2] as usize;
         let n_out = rec[3] as usize;
@@ -363,18 +383,27 @@ impl<'a> Model<'a> {
         }
     }
 
-    fn tensor_record(&self, t: usize) -> &'a [u8] {
+    /// The record of tensor `t`; `None` past the table (never, for `t < tensor_count`, once
+    /// the sections are validated). A fixed-size array, so that decoding it needs no further
+    /// bounds checks: the interpreter decodes records on every invoke.
+    fn tensor_record(&self, t: usize) -> Option<&'a [u8; TENSOR_RECORD_BYTES]> {
+        if t >= self.header.tensor_count {
+            return None;
+        }
         let at = self.header.tensors_offset + t * TENSOR_RECORD_BYTES;
         self.bytes
-            .get(at..at + TENSOR_RECORD_BYTES)
-            .unwrap_or(&[0; TENSOR_RECORD_BYTES])
+            .get(at..at + TENSOR_RECORD_BYTES)?
+            .try_into()
+            .ok()
     }
 
-    fn op_record(&self, o: usize) -> &'a [u8] {
+    /// The record of operator `o`, as [`Model::tensor_record`].
+    fn op_record(&self, o: usize) -> Option<&'a [u8; OP_RECORD_BYTES]> {
+        if o >= self.header.op_count {
+            return None;
+        }
         let at = self.header.ops_offset + o * OP_RECORD_BYTES;
-        self.bytes
-            .get(at..at + OP_RECORD_BYTES)
-            .unwrap_or(&[0; OP_RECORD_BYTES])
+        self.bytes.get(at..at + OP_RECORD_BYTES)?.try_into().ok()
     }
 
     fn index_list(&self, start: usize, count: usize) -> Option<IndexList<'a>> {
@@ -413,45 +442,69 @@ impl<'a> Model<'a> {
 
     /// Tensor `t`, or `None` if out of range.
     pub fn tensor(&self, t: usize) -> Option<TensorInfo> {
-        if t >= self.header.tensor_count {
-            return None;
-        }
-        let rec = self.tensor_record(t);
+        let rec = self.tensor_record(t)?;
         let dtype = DType::from_u8(rec[0])?;
-        let rank = (rec[1] as usize).min(MAX_RANK);
+        let rank = rec[1] as usize;
+        // Validation made the dimensions at and beyond `rank` 1; they are not trusted here.
         let mut dims = [1usize; MAX_RANK];
-        for (d, dim) in dims.iter_mut().enumerate().take(rank) {
-            *dim = u32_at(rec, 4 + d * 4) as usize;
+        for (d, dim) in dims.iter_mut().enumerate() {
+            if d < rank {
+                *dim = le32(rec, 4 + d * 4) as usize;
+            }
         }
-        let elements: usize = dims.iter().product();
+        let elements = dims.iter().fold(1usize, |n, &d| n.wrapping_mul(d));
         Some(TensorInfo {
             dtype,
-            rank,
+            rank: rank.min(MAX_RANK),
             dims,
             location: Location::from_u8(rec[2])?,
-            offset: u32_at(rec, 20) as usize,
-            byte_len: elements * dtype.size(),
-            scale: f32::from_bits(u32_at(rec, 24)),
-            zero_point: u32_at(rec, 28) as i32,
+            offset: le32(rec, 20) as usize,
+            // Validation checked that this product does not overflow.
+            byte_len: elements.wrapping_mul(dtype.size()),
+            scale: f32::from_bits(le32(rec, 24)),
+            zero_point: le32(rec, 28) as i32,
         })
+    }
+
+    /// Where tensor `t`'s bytes are, and nothing else: what a runtime needs on every run for
+    /// the tensors whose shape it does not use, decoded more cheaply than [`Model::tensor`].
+    /// The length is the product of all four stored dimensions, which validation made equal
+    /// to [`TensorInfo::byte_len`] (dimensions beyond the rank are 1).
+    #[inline]
+    pub fn tensor_place(&self, t: usize) -> Option<Place<'a>> {
+        let rec = self.tensor_record(t)?;
+        let size = DType::from_u8(rec[0])?.size();
+        let len = (le32(rec, 4) as usize)
+            .wrapping_mul(le32(rec, 8) as usize)
+            .wrapping_mul(le32(rec, 12) as usize)
+            .wrapping_mul(le32(rec, 16) as usize)
+            .wrapping_mul(size);
+        let offset = le32(rec, 20) as usize;
+        match Location::from_u8(rec[2])? {
+            Location::Arena => Some(Place::Arena { offset, len }),
+            Location::Const => {
+                let at = self.header.const_offset.checked_add(offset)?;
+                Some(Place::Const(self.bytes.get(at..at.checked_add(len)?)?))
+            }
+        }
     }
 
     /// Operator `o`, or `None` if out of range.
     pub fn op(&self, o: usize) -> Option<OpInfo<'a>> {
-        if o >= self.header.op_count {
-            return None;
-        }
-        let rec = self.op_record(o);
+        let rec = self.op_record(o)?;
         let n_in = rec[2] as usize;
         let n_out = rec[3] as usize;
-        let start = u32_at(rec, 4) as usize;
-        let p_off = self.header.params_offset + u32_at(rec, 8) as usize;
-        let p_len = u32_at(rec, 12) as usize;
+        let start = le32(rec, 4) as usize;
+        let p_off = self
+            .header
+            .params_offset
+            .checked_add(le32(rec, 8) as usize)?;
+        let p_len = le32(rec, 12) as usize;
         Some(OpInfo {
-            opcode: OpCode::from_u16(u16_at(rec, 0))?,
+            opcode: OpCode::from_u16(u16::from_le_bytes([rec[0], rec[1]]))?,
             inputs: self.index_list(start, n_in)?,
             outputs: self.index_list(start + n_in, n_out)?,
-            params: self.bytes.get(p_off..p_off + p_len)?,
+            params: self.bytes.get(p_off..p_off.checked_add(p_len)?)?,
         })
     }
 
