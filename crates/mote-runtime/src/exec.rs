@@ -1,19 +1,33 @@
 //! Checking and running one operator.
 //!
-//! [`run_op`] first checks everything the operator's kernel relies on (tensor counts, dtypes,
-//! shapes, parameter ranges, memory ranges that must not overlap) and then, when asked to,
-//! runs the kernel. `Interpreter::new` calls it with `execute = false` for every operator;
-//! `invoke` calls it with `execute = true`, so the code that validates is the code that runs.
-//! int8 kernels are called through [`mote_kernels::select`], which picks the Cortex-M DSP
-//! kernels where the target has them and the reference kernels elsewhere.
-
-use core::ops::Range;
+//! [`check_op`] runs once per operator, in `Interpreter::new`: it checks everything the
+//! operator's kernel relies on — tensor counts, dtypes, shapes, parameter ranges (every
+//! per-channel shift included), memory ranges that must lie in the arena and must not overlap.
+//! [`run_op`] runs on every invoke: it decodes the operator again from the artefact, forms the
+//! kernel's slices and calls the kernel, without repeating those checks. int8 kernels are
+//! called through [`mote_kernels::select`], which picks the Cortex-M DSP kernels where the
+//! target has them and the reference kernels elsewhere.
+//!
+//! Why `run_op` need not check again: every check is a function of the model's bytes and of
+//! the arena's length, and of nothing else. The bytes are `&'m [u8]`, a shared borrow of plain
+//! bytes that cannot change while the interpreter exists (no interior mutability in `u8`);
+//! the interpreter holds the arena's `&mut [u8]` for its whole life, so the length cannot
+//! change either. Decoding the same bytes again yields the same operators, tensors, params and
+//! shifts, and every check would answer as it did in `new`. What does change between invokes
+//! is the arena's contents — inputs, activations — and no check reads them: the kernels accept
+//! any values. What `run_op` keeps are the checks that safe Rust needs to form slices at all
+//! (`get`, the comparisons before `split_at_mut`, `try_cast_slice`, a checked division): each
+//! is a compare and an untaken branch after validation, and it yields an error, not a panic,
+//! so a gap in this argument could never become an out-of-bounds access.
+//!
+//! Both halves of an operator live side by side below (`check_conv` next to `run_conv2d`, …),
+//! and both read tensors through the same [`Views`], so what is checked is what runs.
 
 use mote_format::params::{
     AddParams, Conv2dParams, DepthwiseConv2dParams, DequantizeParams, FullyConnectedParams,
     Pool2dParams, QuantizeParams, SoftmaxParams,
 };
-use mote_format::{DType, Location, Model, OpCode, OpInfo, TensorInfo};
+use mote_format::{DType, Location, Model, OpCode, OpInfo, Place, TensorInfo};
 use mote_kernels as k;
 
 use crate::Error;
@@ -32,19 +46,48 @@ const SCRATCH_INPUT: usize = 5;
 /// The arena split around an operator's output and scratch, so that inputs can be borrowed
 /// immutably from the rest while those two are borrowed mutably.
 struct Views<'x> {
-    model: Model<'x>,
+    model: &'x Model<'x>,
     /// The read-only parts of the arena with their starting offsets.
     regions: [(usize, &'x [u8]); 3],
     out: &'x mut [u8],
     scratch: &'x mut [u8],
+    /// The output's dimensions (as stored) and dtype.
+    out_dims: [usize; 4],
+    out_dtype: DType,
 }
 
 impl<'x> Views<'x> {
-    /// `None` if a range lies outside the arena or the two overlap.
-    fn new(model: Model<'x>, arena: &'x mut [u8], out: Range<usize>, scratch: Range<usize>) -> Option<Self> {
+    /// Splits `arena` around operator `op`'s output (output 0, whose dimensions and dtype it keeps) and
+    /// its scratch (input [`SCRATCH_INPUT`] of the operators that take one), into `slot`.
+    /// `None` if a range lies outside the arena or the two overlap. (Built in the caller's
+    /// `slot` and used through the reference: returning the views by value costs a copy of
+    /// them on every operator.)
+    #[inline(never)]
+    fn split<'s>(
+        slot: &'s mut Option<Self>,
+        model: &'x Model<'x>,
+        arena: &'x mut [u8],
+        op: &OpInfo<'_>,
+    ) -> Option<&'s mut Self> {
+        let out_info = model.tensor(op.outputs.get(0)?)?;
+        let out = out_info.offset..out_info.offset.checked_add(out_info.byte_len)?;
+        let scratch = match takes_scratch(op.opcode)
+            .then(|| op.inputs.get(SCRATCH_INPUT))
+            .flatten()
+        {
+            Some(s) => match model.tensor_place(s)? {
+                Place::Arena { offset, len } => offset..offset.checked_add(len)?,
+                Place::Const(_) => return None,
+            },
+            None => out.end..out.end,
+        };
         let out_is_first = out.start <= scratch.start;
-        let (first, second) = if out_is_first { (&out, &scratch) } else { (&scratch, &out) };
-        if first.end > second.start || second.end > arena.len() || first.start > first.end {
+        let (first, second) = if out_is_first {
+            (&out, &scratch)
+        } else {
+            (&scratch, &out)
+        };
+        if first.end > second.start || second.end > arena.len() {
             return None;
         }
         let (r0, rest) = arena.split_at_mut(first.start);
@@ -52,65 +95,124 @@ impl<'x> Views<'x> {
         let (r1, rest) = rest.split_at_mut(second.start - first.end);
         let (m2, r2) = rest.split_at_mut(second.end - second.start);
         let (out_bytes, scratch_bytes) = if out_is_first { (m1, m2) } else { (m2, m1) };
-        Some(Views {
+        *slot = Some(Views {
             model,
-            regions: [(0, r0), (first.end, r1), (second.end, r2)],
+            regions: [(0, &*r0), (first.end, &*r1), (second.end, &*r2)],
             out: out_bytes,
             scratch: scratch_bytes,
-        })
+            out_dims: out_info.dims,
+            out_dtype: out_info.dtype,
+        });
+        slot.as_mut()
     }
 
-    /// The bytes of an input tensor; `None` if they overlap the output or the scratch.
-    fn data(&self, t: &TensorInfo) -> Option<&'x [u8]> {
-        match t.location {
-            Location::Const => Some(self.model.const_data(t)),
-            Location::Arena => {
-                let end = t.offset.checked_add(t.byte_len)?;
+    /// The bytes of tensor `t`; `None` if they overlap the output or the scratch. The one
+    /// way both `check_op` and the operators' `run_*` reach an input's bytes.
+    #[inline(never)]
+    fn data(&self, t: usize) -> Option<&'x [u8]> {
+        match self.model.tensor_place(t)? {
+            Place::Const(bytes) => Some(bytes),
+            Place::Arena { offset, len } => {
+                let end = offset.checked_add(len)?;
                 let &(start, region) = self
                     .regions
                     .iter()
-                    .find(|(start, region)| t.offset >= *start && end <= start + region.len())?;
-                region.get(t.offset - start..end - start)
+                    .find(|(start, region)| offset >= *start && end <= start + region.len())?;
+                region.get(offset - start..end - start)
             }
         }
     }
 
-    fn i8s(&self, t: &TensorInfo) -> Option<&'x [i8]> {
-        Some(bytemuck::cast_slice(self.data(t)?))
+    /// The bytes of input `i` of `op`.
+    #[inline(always)]
+    fn input(&self, op: &OpInfo<'_>, i: usize) -> Option<&'x [u8]> {
+        self.data(op.inputs.get(i)?)
     }
 
-    /// An int32 or float32 tensor, in place (validation guaranteed the alignment).
-    fn words<T: bytemuck::Pod>(&self, t: &TensorInfo) -> Option<&'x [T]> {
-        bytemuck::try_cast_slice(self.data(t)?).ok()
+    /// Input `i` of `op` as int32 or float32 values, in place (validation guaranteed the
+    /// alignment).
+    #[inline(always)]
+    fn words<T: bytemuck::Pod>(&self, op: &OpInfo<'_>, i: usize) -> Option<&'x [T]> {
+        bytemuck::try_cast_slice(self.input(op, i)?).ok()
     }
 
-    /// An optional bias: `Some(None)` when there is none, `None` when it cannot be read.
-    fn bias<T: bytemuck::Pod>(&self, t: &Option<TensorInfo>) -> Option<Option<&'x [T]>> {
-        match t {
-            Some(t) => Some(Some(self.words(t)?)),
+    /// The optional bias at input 2: `Some(None)` when there is none, `None` when it cannot be
+    /// read.
+    #[inline(always)]
+    fn bias<T: bytemuck::Pod>(&self, op: &OpInfo<'_>) -> Option<Option<&'x [T]>> {
+        match op.inputs.get(2) {
+            Some(t) => Some(Some(bytemuck::try_cast_slice(self.data(t)?).ok()?)),
             None => Some(None),
         }
     }
+
+    /// The description of input `i` of `op`, in a frame of its own, so that a `run_*` keeps
+    /// only what it takes from it on its stack while its kernel runs (as the accessors
+    /// below).
+    #[inline(never)]
+    fn info(&self, op: &OpInfo<'_>, i: usize) -> Option<TensorInfo> {
+        self.model.tensor(op.inputs.get(i)?)
+    }
+
+    /// The dimensions of input `i` of `op`, as stored (entries beyond the rank are 1).
+    #[inline(never)]
+    fn dims(&self, op: &OpInfo<'_>, i: usize) -> Option<[usize; 4]> {
+        Some(self.info(op, i)?.dims)
+    }
+
+    /// The shape of `op`'s output right-aligned into four dimensions.
+    #[inline(never)]
+    fn out_dims4(&self, op: &OpInfo<'_>) -> Option<[usize; 4]> {
+        Some(self.model.tensor(op.outputs.get(0)?)?.dims4())
+    }
+
+    /// The shape of input `i` of `op` right-aligned into four dimensions.
+    #[inline(never)]
+    fn dims4(&self, op: &OpInfo<'_>, i: usize) -> Option<[usize; 4]> {
+        Some(self.info(op, i)?.dims4())
+    }
+
+    fn out_i8(&mut self) -> &mut [i8] {
+        bytemuck::cast_slice_mut(self.out)
+    }
+
+    /// The int8 output and the scratch, for the kernels that take both.
+    fn out_i8_and_scratch(&mut self) -> (&mut [i8], &mut [u8]) {
+        (bytemuck::cast_slice_mut(self.out), self.scratch)
+    }
+
+    #[cfg(feature = "float32")]
+    fn out_f32(&mut self) -> Option<&mut [f32]> {
+        bytemuck::try_cast_slice_mut(self.out).ok()
+    }
 }
 
-fn out_i8(out: &mut [u8]) -> &mut [i8] {
-    bytemuck::cast_slice_mut(out)
+fn takes_scratch(opcode: OpCode) -> bool {
+    matches!(
+        opcode,
+        OpCode::Conv2d | OpCode::DepthwiseConv2d | OpCode::FullyConnected
+    )
 }
 
-fn out_f32(out: &mut [u8]) -> Option<&mut [f32]> {
-    bytemuck::try_cast_slice_mut(out).ok()
-}
+// ---------------------------------------------------------------------------------------------
+// Checking (Interpreter::new).
 
-/// Everything about one operator that its checks and its kernel call need.
-struct OpCtx<'m> {
-    model: Model<'m>,
+/// Everything about one operator that its checks need.
+struct OpCtx<'c, 'm> {
+    model: &'c Model<'m>,
     op: OpInfo<'m>,
     index: usize,
 }
 
-impl<'m> OpCtx<'m> {
+impl OpCtx<'_, '_> {
+    #[cold]
+    #[inline(never)]
     fn bad(&self, what: &'static str) -> Error {
-        Error::InvalidOp { op: self.index, opcode: self.op.opcode, what }
+        Error::InvalidOp {
+            op: self.index,
+            opcode: self.op.opcode,
+            what,
+        }
     }
 
     fn input(&self, i: usize) -> Result<TensorInfo, Error> {
@@ -118,7 +220,7 @@ impl<'m> OpCtx<'m> {
             .inputs
             .get(i)
             .and_then(|t| self.model.tensor(t))
-            .ok_or(self.bad("a required input is missing"))
+            .ok_or_else(|| self.bad("a required input is missing"))
     }
 
     fn optional_input(&self, i: usize) -> Option<TensorInfo> {
@@ -126,7 +228,9 @@ impl<'m> OpCtx<'m> {
     }
 
     fn params<P: mote_format::Params>(&self) -> Result<P, Error> {
-        self.op.params::<P>().ok_or(self.bad("parameters have the wrong length"))
+        self.op
+            .params::<P>()
+            .ok_or_else(|| self.bad("parameters have the wrong length"))
     }
 
     fn ensure(&self, ok: bool, what: &'static str) -> Result<(), Error> {
@@ -138,11 +242,15 @@ impl<'m> OpCtx<'m> {
     }
 
     fn window(&self, values: &[i32], min: i32, what: &'static str) -> Result<(), Error> {
-        self.ensure(values.iter().all(|&v| (min..=MAX_WINDOW).contains(&v)), what)
+        self.ensure(
+            values.iter().all(|&v| (min..=MAX_WINDOW).contains(&v)),
+            what,
+        )
     }
 
-    /// Checks the int32 per-channel requantization tensors at inputs `i` and `i + 1`.
-    fn requant(&self, i: usize, allowed: &[usize]) -> Result<(TensorInfo, TensorInfo), Error> {
+    /// Checks the int32 per-channel requantization tensors at inputs `i` and `i + 1`, and
+    /// every shift in them (once: they are constants in the immutable model bytes).
+    fn requant(&self, i: usize, allowed: &[usize]) -> Result<(), Error> {
         let m = self.input(i)?;
         let s = self.input(i + 1)?;
         self.ensure(
@@ -162,38 +270,36 @@ impl<'m> OpCtx<'m> {
             && shift_bytes
                 .chunks_exact(4)
                 .all(|w| SHIFTS.contains(&i32::from_le_bytes([w[0], w[1], w[2], w[3]])));
-        self.ensure(shifts_ok, "a shift is out of range (-31..=31)")?;
-        Ok((m, s))
+        self.ensure(shifts_ok, "a shift is out of range (-31..=31)")
     }
 
-    fn bias(&self, i: usize, dtype: DType, channels: usize) -> Result<Option<TensorInfo>, Error> {
-        match self.optional_input(i) {
-            None => Ok(None),
-            Some(b) => {
-                self.ensure(
-                    b.dtype == dtype && b.elements() == channels,
-                    "bias dtype or length does not match",
-                )?;
-                Ok(Some(b))
-            }
+    fn bias(&self, dtype: DType, channels: usize) -> Result<(), Error> {
+        match self.optional_input(2) {
+            None => Ok(()),
+            Some(b) => self.ensure(
+                b.dtype == dtype && b.elements() == channels,
+                "bias dtype or length does not match",
+            ),
         }
     }
 
     /// The scratch buffer, for the operators that take one.
-    fn scratch(&self) -> Result<Option<TensorInfo>, Error> {
-        let takes_scratch = matches!(
-            self.op.opcode,
-            OpCode::Conv2d | OpCode::DepthwiseConv2d | OpCode::FullyConnected
-        );
+    fn scratch(&self) -> Result<(), Error> {
         match self.optional_input(SCRATCH_INPUT) {
-            Some(s) => {
-                self.ensure(
-                    takes_scratch && s.location == Location::Arena && s.dtype == DType::Int8,
-                    "scratch must be an int8 arena tensor of CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED",
-                )?;
-                Ok(Some(s))
-            }
-            None => Ok(None),
+            Some(s) => self.ensure(
+                takes_scratch(self.op.opcode) && s.location == Location::Arena && s.dtype == DType::Int8,
+                "scratch must be an int8 arena tensor of CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED",
+            ),
+            None => Ok(()),
+        }
+    }
+
+    /// Float operators are refused when the float kernels are not compiled in.
+    fn float(&self) -> Result<(), Error> {
+        if cfg!(feature = "float32") {
+            Ok(())
+        } else {
+            Err(self.bad("float32 support is not compiled in (mote-runtime's `float32` feature)"))
         }
     }
 
@@ -202,156 +308,264 @@ impl<'m> OpCtx<'m> {
     }
 }
 
-/// Checks operator `o` and, if `execute`, runs it.
-pub(crate) fn run_op<'m: 'x, 'x>(
-    model: &Model<'m>,
-    arena: &'x mut [u8],
-    o: usize,
-    execute: bool,
-) -> Result<(), Error> {
+/// Checks operator `o` against `arena` (whose contents it does not touch).
+#[inline(never)]
+pub(crate) fn check_op(model: &Model<'_>, arena: &mut [u8], o: usize) -> Result<(), Error> {
     let op = model
         .op(o)
-        .ok_or(Error::Format(mote_format::FormatError::BadOp { op: o, what: "record" }))?;
-    let cx = OpCtx { model: *model, op, index: o };
+        .ok_or(Error::Format(mote_format::FormatError::BadOp {
+            op: o,
+            what: "record",
+        }))?;
+    let cx = OpCtx {
+        model,
+        op,
+        index: o,
+    };
     cx.ensure(op.outputs.len() == 1, "must have exactly one output")?;
-    let out = op.outputs.get(0).and_then(|t| model.tensor(t)).ok_or(cx.bad("output is missing"))?;
-    // An output without elements needs no kernel; its other dimensions can still be huge
-    // (`[1, 4e9, 0, 1]`), and the kernels' loops over them would never end.
-    let execute = execute && out.byte_len > 0;
+    let out = op
+        .outputs
+        .get(0)
+        .and_then(|t| model.tensor(t))
+        .ok_or_else(|| cx.bad("output is missing"))?;
 
     if op.opcode == OpCode::Reshape {
         let x = cx.input(0)?;
-        cx.ensure(
+        return cx.ensure(
             x.elements() == out.elements() && x.dtype == out.dtype,
             "input and output differ in size or dtype",
-        )?;
-        if execute {
-            run_reshape(model, arena, &x, &out).ok_or(cx.bad("input lies outside the arena"))?;
-        }
-        return Ok(());
+        );
     }
 
-    // Every other operator reads inputs that must overlap neither its output nor its scratch.
-    let scratch = cx.scratch()?;
-    let scratch_range = scratch.map_or(out.offset + out.byte_len..out.offset + out.byte_len, |s| {
-        s.offset..s.offset + s.byte_len
-    });
-    let views = Views::new(*model, arena, out.offset..out.offset + out.byte_len, scratch_range)
-        .ok_or(cx.bad("output or scratch lies outside the arena, or they overlap"))?;
-    for (i, t) in op.inputs.iter().enumerate() {
-        let Some(t) = t else { continue };
-        if i == SCRATCH_INPUT && scratch.is_some() {
-            continue;
-        }
-        let t = model.tensor(t).ok_or(cx.bad("input index out of range"))?;
-        cx.ensure(views.data(&t).is_some(), "an input overlaps the output or the scratch")?;
-        // An empty tensor can still have huge dimensions; a kernel windowing over one
-        // (`[1, 4e9, 1, 0]`) for a non-empty output would loop for hours.
-        cx.ensure(t.byte_len > 0 || out.byte_len == 0, "an input is empty but the output is not")?;
-    }
-    let views = if execute { Some(views) } else { None };
-
+    cx.scratch()?;
+    check_memory(&cx, arena, out.byte_len)?;
     match op.opcode {
-        OpCode::Conv2d | OpCode::DepthwiseConv2d => conv(&cx, &out, views),
-        OpCode::FullyConnected => fully_connected(&cx, &out, views),
-        OpCode::AveragePool2d | OpCode::MaxPool2d => pool(&cx, &out, views),
-        OpCode::Add => add(&cx, &out, views),
-        OpCode::Softmax => softmax(&cx, &out, views),
-        OpCode::Quantize => quantize(&cx, &out, views),
-        OpCode::Dequantize => dequantize(&cx, &out, views),
-        // Handled above, before the arena was split.
+        OpCode::Conv2d | OpCode::DepthwiseConv2d => check_conv(&cx, &out),
+        OpCode::FullyConnected => check_fully_connected(&cx, &out),
+        OpCode::AveragePool2d | OpCode::MaxPool2d => check_pool(&cx, &out),
+        OpCode::Add => check_add(&cx, &out),
+        OpCode::Softmax => check_softmax(&cx, &out),
+        OpCode::Quantize => check_quantize(&cx, &out),
+        OpCode::Dequantize => check_dequantize(&cx, &out),
         OpCode::Reshape => Ok(()),
     }
 }
 
-/// The result of running a kernel: `None` when a tensor could not be viewed as its type,
-/// which validation rules out.
-fn ran(cx: &OpCtx<'_>, result: Option<()>) -> Result<(), Error> {
-    result.ok_or(cx.bad("tensor data is misaligned"))
+/// Every operator but RESHAPE reads inputs that must overlap neither its output nor its
+/// scratch. (A function of its own, so that its views are off the stack while the
+/// operator's own checks run.)
+#[inline(never)]
+fn check_memory(cx: &OpCtx<'_, '_>, arena: &mut [u8], out_bytes: usize) -> Result<(), Error> {
+    let mut slot = None;
+    let views = Views::split(&mut slot, cx.model, arena, &cx.op)
+        .ok_or_else(|| cx.bad("output or scratch lies outside the arena, or they overlap"))?;
+    for (i, t) in cx.op.inputs.iter().enumerate() {
+        let Some(t) = t else { continue };
+        if i == SCRATCH_INPUT && takes_scratch(cx.op.opcode) {
+            continue;
+        }
+        let bytes = views.data(t);
+        cx.ensure(
+            bytes.is_some(),
+            "an input overlaps the output or the scratch",
+        )?;
+        // An empty tensor can still have huge dimensions; a kernel windowing over one
+        // (`[1, 4e9, 1, 0]`) for a non-empty output would loop for hours. (An empty output
+        // runs no kernel: see `run_conv2d`.)
+        cx.ensure(
+            bytes.is_some_and(|b| !b.is_empty()) || out_bytes == 0,
+            "an input is empty but the output is not",
+        )?;
+    }
+    Ok(())
 }
 
-fn conv(cx: &OpCtx<'_>, out: &TensorInfo, views: Option<Views<'_>>) -> Result<(), Error> {
-    let depthwise = cx.op.opcode == OpCode::DepthwiseConv2d;
-    let (conv_params, depthwise_params) = if depthwise {
-        (None, Some(cx.params::<DepthwiseConv2dParams>()?))
-    } else {
-        (Some(cx.params::<Conv2dParams>()?), None)
+// ---------------------------------------------------------------------------------------------
+// Running (invoke).
+
+/// Runs operator `op` (number `o`, checked by [`check_op`]). Each operator's `run_*` decodes
+/// its output and splits the arena itself, so that a kernel runs one frame below the
+/// interpreter's loop.
+#[inline]
+pub(crate) fn run_op(
+    model: &Model<'_>,
+    arena: &mut [u8],
+    o: usize,
+    op: &OpInfo<'_>,
+) -> Result<(), Error> {
+    let ran = match op.opcode {
+        OpCode::Conv2d => run_conv2d(model, arena, op),
+        OpCode::DepthwiseConv2d => run_depthwise_conv2d(model, arena, op),
+        OpCode::FullyConnected => run_fully_connected(model, arena, op),
+        OpCode::AveragePool2d | OpCode::MaxPool2d => run_pool(model, arena, op),
+        OpCode::Add => run_add(model, arena, op),
+        OpCode::Softmax => run_softmax(model, arena, op),
+        OpCode::Quantize => run_quantize(model, arena, op),
+        OpCode::Dequantize => run_dequantize(model, arena, op),
+        OpCode::Reshape => run_reshape(model, arena, op),
     };
-    let (stride, dilation, pad, depth_multiplier) = match (&conv_params, &depthwise_params) {
-        (Some(p), _) => ([p.stride_h, p.stride_w], [p.dilation_h, p.dilation_w], [p.pad_top, p.pad_left], 1),
-        (_, Some(p)) => (
+    match ran {
+        Some(()) => Ok(()),
+        None => Err(not_as_validated(o, op.opcode)),
+    }
+}
+
+/// What `run_op` reports if an operator could not be run as it was validated: unreachable by
+/// the argument in the module's documentation, kept as an error rather than a panic.
+#[cold]
+#[inline(never)]
+fn not_as_validated(op: usize, opcode: OpCode) -> Error {
+    Error::InvalidOp {
+        op,
+        opcode,
+        what: "cannot be run as it was validated",
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The operators.
+
+#[inline(never)]
+fn check_conv(cx: &OpCtx<'_, '_>, out: &TensorInfo) -> Result<(), Error> {
+    let (stride, dilation, pad, depth_multiplier) = if cx.op.opcode == OpCode::DepthwiseConv2d {
+        let p: DepthwiseConv2dParams = cx.params()?;
+        (
             [p.stride_h, p.stride_w],
             [p.dilation_h, p.dilation_w],
             [p.pad_top, p.pad_left],
-            p.depth_multiplier,
-        ),
-        _ => return Err(cx.bad("parameters are missing")),
+            Some(p.depth_multiplier),
+        )
+    } else {
+        let p: Conv2dParams = cx.params()?;
+        (
+            [p.stride_h, p.stride_w],
+            [p.dilation_h, p.dilation_w],
+            [p.pad_top, p.pad_left],
+            None,
+        )
     };
     cx.window(
-        &[stride[0], stride[1], dilation[0], dilation[1], depth_multiplier],
+        &[
+            stride[0],
+            stride[1],
+            dilation[0],
+            dilation[1],
+            depth_multiplier.unwrap_or(1),
+        ],
         1,
         "stride, dilation or depth multiplier out of range",
     )?;
     cx.window(&pad, -MAX_WINDOW, "padding out of range")?;
     let x = cx.input(0)?;
     let f = cx.input(1)?;
-    cx.ensure(x.rank == 4 && f.rank == 4 && out.rank == 4, "input, filter and output must be 4-D")?;
+    cx.ensure(
+        x.rank == 4 && f.rank == 4 && out.rank == 4,
+        "input, filter and output must be 4-D",
+    )?;
     let [n, _, _, c] = x.dims;
     let [fo, _, _, fi] = f.dims;
     let [on, _, _, oc] = out.dims;
     cx.ensure(n == on, "batch of input and output differ")?;
-    if depthwise {
-        cx.ensure(
-            fo == 1 && fi == oc && oc == c * depth_multiplier as usize,
+    match depth_multiplier {
+        Some(dm) => cx.ensure(
+            fo == 1 && fi == oc && c.checked_mul(dm as usize) == Some(oc),
             "filter shape does not match input depth × depth multiplier",
-        )?;
-    } else {
-        cx.ensure(fi == c && fo == oc, "filter shape does not match input and output depth")?;
+        )?,
+        None => cx.ensure(
+            fi == c && fo == oc,
+            "filter shape does not match input and output depth",
+        )?,
     }
-    cx.ensure(f.dtype == x.dtype && out.dtype == x.dtype, "input, filter and output dtypes differ")?;
+    cx.ensure(
+        f.dtype == x.dtype && out.dtype == x.dtype,
+        "input, filter and output dtypes differ",
+    )?;
     match x.dtype {
         DType::Int8 => {
-            let b = cx.bias(2, DType::Int32, oc)?;
-            let (m, s) = cx.requant(3, &[oc])?;
-            let Some(v) = views else { return Ok(()) };
-            ran(cx, (|| {
-                let (bias, mult, shift) = (v.bias::<i32>(&b)?, v.words::<i32>(&m)?, v.words::<i32>(&s)?);
-                let (input, filter) = (v.i8s(&x)?, v.i8s(&f)?);
-                let (output, scratch) = (out_i8(v.out), v.scratch);
-                match (&conv_params, &depthwise_params) {
-                    (Some(p), _) => k::select::conv2d_int8(
-                        p, input, x.dims, filter, f.dims, bias, mult, shift, output, out.dims, scratch,
-                    ),
-                    (_, Some(p)) => k::select::depthwise_conv2d_int8(
-                        p, input, x.dims, filter, f.dims, bias, mult, shift, output, out.dims, scratch,
-                    ),
-                    _ => return None,
-                }
-                Some(())
-            })())
+            cx.bias(DType::Int32, oc)?;
+            cx.requant(3, &[oc])
         }
         DType::Float32 => {
-            let b = cx.bias(2, DType::Float32, oc)?;
-            let Some(v) = views else { return Ok(()) };
-            ran(cx, (|| {
-                let (bias, input, filter) = (v.bias::<f32>(&b)?, v.words::<f32>(&x)?, v.words::<f32>(&f)?);
-                let output = out_f32(v.out)?;
-                match (&conv_params, &depthwise_params) {
-                    (Some(p), _) => k::conv2d::conv2d_f32(p, input, x.dims, filter, f.dims, bias, output, out.dims),
-                    (_, Some(p)) => k::depthwise_conv2d::depthwise_conv2d_f32(
-                        p, input, x.dims, filter, f.dims, bias, output, out.dims,
-                    ),
-                    _ => return None,
-                }
-                Some(())
-            })())
+            cx.float()?;
+            cx.bias(DType::Float32, oc)
         }
         _ => Err(cx.dtype_error()),
     }
 }
 
-fn fully_connected(cx: &OpCtx<'_>, out: &TensorInfo, views: Option<Views<'_>>) -> Result<(), Error> {
-    let p: FullyConnectedParams = cx.params()?;
+#[inline(never)]
+fn run_conv2d(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> Option<()> {
+    let mut slot = None;
+    let v = Views::split(&mut slot, model, arena, op)?;
+    let (out_dims, out_dtype) = (v.out_dims, v.out_dtype);
+    if v.out.is_empty() {
+        // An output without elements needs no kernel; its other dimensions can still be huge
+        // (`[1, 4e9, 0, 1]`), and the kernels' loops over them would never end.
+        return Some(());
+    }
+    let p: Conv2dParams = op.params()?;
+    let (x_dims, f_dims) = (v.dims(op, 0)?, v.dims(op, 1)?);
+    let (input, filter) = (v.input(op, 0)?, v.input(op, 1)?);
+    match out_dtype {
+        DType::Int8 => {
+            let (bias, mult, shift) = (v.bias(op)?, v.words(op, 3)?, v.words(op, 4)?);
+            let (input, filter) = (bytemuck::cast_slice(input), bytemuck::cast_slice(filter));
+            let (output, scratch) = v.out_i8_and_scratch();
+            k::select::conv2d_int8(
+                &p, input, x_dims, filter, f_dims, bias, mult, shift, output, out_dims, scratch,
+            );
+        }
+        #[cfg(feature = "float32")]
+        DType::Float32 => {
+            let bias = v.bias(op)?;
+            let input = bytemuck::try_cast_slice(input).ok()?;
+            let filter = bytemuck::try_cast_slice(filter).ok()?;
+            let output = v.out_f32()?;
+            k::conv2d::conv2d_f32(&p, input, x_dims, filter, f_dims, bias, output, out_dims);
+        }
+        _ => return None,
+    }
+    Some(())
+}
+
+#[inline(never)]
+fn run_depthwise_conv2d(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> Option<()> {
+    let mut slot = None;
+    let v = Views::split(&mut slot, model, arena, op)?;
+    let (out_dims, out_dtype) = (v.out_dims, v.out_dtype);
+    if v.out.is_empty() {
+        return Some(()); // as in `run_conv2d`
+    }
+    let p: DepthwiseConv2dParams = op.params()?;
+    let (x_dims, f_dims) = (v.dims(op, 0)?, v.dims(op, 1)?);
+    let (input, filter) = (v.input(op, 0)?, v.input(op, 1)?);
+    match out_dtype {
+        DType::Int8 => {
+            let (bias, mult, shift) = (v.bias(op)?, v.words(op, 3)?, v.words(op, 4)?);
+            let (input, filter) = (bytemuck::cast_slice(input), bytemuck::cast_slice(filter));
+            let (output, scratch) = v.out_i8_and_scratch();
+            k::select::depthwise_conv2d_int8(
+                &p, input, x_dims, filter, f_dims, bias, mult, shift, output, out_dims, scratch,
+            );
+        }
+        #[cfg(feature = "float32")]
+        DType::Float32 => {
+            let bias = v.bias(op)?;
+            let input = bytemuck::try_cast_slice(input).ok()?;
+            let filter = bytemuck::try_cast_slice(filter).ok()?;
+            let output = v.out_f32()?;
+            k::depthwise_conv2d::depthwise_conv2d_f32(
+                &p, input, x_dims, filter, f_dims, bias, output, out_dims,
+            );
+        }
+        _ => return None,
+    }
+    Some(())
+}
+
+#[inline(never)]
+fn check_fully_connected(cx: &OpCtx<'_, '_>, out: &TensorInfo) -> Result<(), Error> {
+    cx.params::<FullyConnectedParams>()?;
     let x = cx.input(0)?;
     let f = cx.input(1)?;
     cx.ensure(f.rank == 2, "filter must be 2-D")?;
@@ -361,39 +575,77 @@ fn fully_connected(cx: &OpCtx<'_>, out: &TensorInfo, views: Option<Views<'_>>) -
         "input is not a whole number of rows of the filter depth",
     )?;
     let batches = x.elements() / depth;
-    cx.ensure(out.elements() == batches * units, "output size is not batches × units")?;
-    cx.ensure(f.dtype == x.dtype && out.dtype == x.dtype, "input, filter and output dtypes differ")?;
+    cx.ensure(
+        batches.checked_mul(units) == Some(out.elements()),
+        "output size is not batches × units",
+    )?;
+    cx.ensure(
+        f.dtype == x.dtype && out.dtype == x.dtype,
+        "input, filter and output dtypes differ",
+    )?;
     match x.dtype {
         DType::Int8 => {
-            let b = cx.bias(2, DType::Int32, units)?;
-            let (m, s) = cx.requant(3, &[1, units])?;
-            let Some(v) = views else { return Ok(()) };
-            ran(cx, (|| {
-                let (bias, mult, shift) = (v.bias::<i32>(&b)?, v.words::<i32>(&m)?, v.words::<i32>(&s)?);
-                let (input, filter) = (v.i8s(&x)?, v.i8s(&f)?);
-                k::select::fully_connected_int8(
-                    &p, input, filter, bias, mult, shift, out_i8(v.out), batches, depth, units, v.scratch,
-                );
-                Some(())
-            })())
+            cx.bias(DType::Int32, units)?;
+            cx.requant(3, &[1, units])
         }
         DType::Float32 => {
-            let b = cx.bias(2, DType::Float32, units)?;
-            let Some(v) = views else { return Ok(()) };
-            ran(cx, (|| {
-                let (bias, input, filter) = (v.bias::<f32>(&b)?, v.words::<f32>(&x)?, v.words::<f32>(&f)?);
-                k::fully_connected::fully_connected_f32(&p, input, filter, bias, out_f32(v.out)?, batches, depth, units);
-                Some(())
-            })())
+            cx.float()?;
+            cx.bias(DType::Float32, units)
         }
         _ => Err(cx.dtype_error()),
     }
 }
 
-fn pool(cx: &OpCtx<'_>, out: &TensorInfo, views: Option<Views<'_>>) -> Result<(), Error> {
+#[inline(never)]
+fn run_fully_connected(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> Option<()> {
+    let mut slot = None;
+    let v = Views::split(&mut slot, model, arena, op)?;
+    let out_dtype = v.out_dtype;
+    if v.out.is_empty() {
+        return Some(()); // as in `run_conv2d`
+    }
+    let p: FullyConnectedParams = op.params()?;
+    let [units, depth, _, _] = v.dims(op, 1)?;
+    let (input, filter) = (v.input(op, 0)?, v.input(op, 1)?);
+    // Input and output have one dtype (checked).
+    let batches = (input.len() / out_dtype.size()).checked_div(depth)?;
+    match out_dtype {
+        DType::Int8 => {
+            let (bias, mult, shift) = (v.bias(op)?, v.words(op, 3)?, v.words(op, 4)?);
+            let (input, filter) = (bytemuck::cast_slice(input), bytemuck::cast_slice(filter));
+            let (output, scratch) = v.out_i8_and_scratch();
+            k::select::fully_connected_int8(
+                &p, input, filter, bias, mult, shift, output, batches, depth, units, scratch,
+            );
+        }
+        #[cfg(feature = "float32")]
+        DType::Float32 => {
+            let bias = v.bias(op)?;
+            let input = bytemuck::try_cast_slice(input).ok()?;
+            let filter = bytemuck::try_cast_slice(filter).ok()?;
+            let output = v.out_f32()?;
+            k::fully_connected::fully_connected_f32(
+                &p, input, filter, bias, output, batches, depth, units,
+            );
+        }
+        _ => return None,
+    }
+    Some(())
+}
+
+#[inline(never)]
+fn check_pool(cx: &OpCtx<'_, '_>, out: &TensorInfo) -> Result<(), Error> {
     let p: Pool2dParams = cx.params()?;
-    cx.window(&[p.stride_h, p.stride_w, p.filter_h, p.filter_w], 1, "stride or filter size out of range")?;
-    cx.window(&[p.pad_top, p.pad_left], -MAX_WINDOW, "padding out of range")?;
+    cx.window(
+        &[p.stride_h, p.stride_w, p.filter_h, p.filter_w],
+        1,
+        "stride or filter size out of range",
+    )?;
+    cx.window(
+        &[p.pad_top, p.pad_left],
+        -MAX_WINDOW,
+        "padding out of range",
+    )?;
     let x = cx.input(0)?;
     cx.ensure(x.rank == 4 && out.rank == 4, "input and output must be 4-D")?;
     cx.ensure(
@@ -401,103 +653,162 @@ fn pool(cx: &OpCtx<'_>, out: &TensorInfo, views: Option<Views<'_>>) -> Result<()
         "batch or depth of input and output differ",
     )?;
     cx.ensure(out.dtype == x.dtype, "input and output dtypes differ")?;
-    let average = cx.op.opcode == OpCode::AveragePool2d;
     match x.dtype {
-        DType::Int8 => {
-            cx.ensure(p.act_min <= p.act_max, "activation bounds are crossed (act_min > act_max)")?;
-            let Some(v) = views else { return Ok(()) };
-            ran(cx, (|| {
-                let (input, output) = (v.i8s(&x)?, out_i8(v.out));
-                if average {
-                    k::select::average_pool2d_int8(&p, input, x.dims, output, out.dims);
-                } else {
-                    k::select::max_pool2d_int8(&p, input, x.dims, output, out.dims);
-                }
-                Some(())
-            })())
-        }
-        DType::Float32 => {
-            let Some(v) = views else { return Ok(()) };
-            ran(cx, (|| {
-                let (input, output) = (v.words::<f32>(&x)?, out_f32(v.out)?);
-                if average {
-                    k::pool2d::average_pool2d_f32(&p, input, x.dims, output, out.dims);
-                } else {
-                    k::pool2d::max_pool2d_f32(&p, input, x.dims, output, out.dims);
-                }
-                Some(())
-            })())
-        }
+        DType::Int8 => cx.ensure(
+            p.act_min <= p.act_max,
+            "activation bounds are crossed (act_min > act_max)",
+        ),
+        DType::Float32 => cx.float(),
         _ => Err(cx.dtype_error()),
     }
 }
 
-fn add(cx: &OpCtx<'_>, out: &TensorInfo, views: Option<Views<'_>>) -> Result<(), Error> {
+#[inline(never)]
+fn run_pool(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> Option<()> {
+    let mut slot = None;
+    let v = Views::split(&mut slot, model, arena, op)?;
+    let (out_dims, out_dtype) = (v.out_dims, v.out_dtype);
+    if v.out.is_empty() {
+        return Some(()); // as in `run_conv2d`
+    }
+    let p: Pool2dParams = op.params()?;
+    let x_dims = v.dims(op, 0)?;
+    let input = v.input(op, 0)?;
+    let average = op.opcode == OpCode::AveragePool2d;
+    match out_dtype {
+        DType::Int8 => {
+            let (input, output) = (bytemuck::cast_slice(input), v.out_i8());
+            if average {
+                k::select::average_pool2d_int8(&p, input, x_dims, output, out_dims);
+            } else {
+                k::select::max_pool2d_int8(&p, input, x_dims, output, out_dims);
+            }
+        }
+        #[cfg(feature = "float32")]
+        DType::Float32 => {
+            let (input, output) = (bytemuck::try_cast_slice(input).ok()?, v.out_f32()?);
+            if average {
+                k::pool2d::average_pool2d_f32(&p, input, x_dims, output, out_dims);
+            } else {
+                k::pool2d::max_pool2d_f32(&p, input, x_dims, output, out_dims);
+            }
+        }
+        _ => return None,
+    }
+    Some(())
+}
+
+#[inline(never)]
+fn check_add(cx: &OpCtx<'_, '_>, out: &TensorInfo) -> Result<(), Error> {
     let p: AddParams = cx.params()?;
     let x = cx.input(0)?;
     let y = cx.input(1)?;
     let (xs, ys, os) = (x.dims4(), y.dims4(), out.dims4());
-    let broadcastable = (0..4).all(|d| (xs[d] == os[d] || xs[d] == 1) && (ys[d] == os[d] || ys[d] == 1));
-    cx.ensure(broadcastable, "input shapes do not broadcast to the output shape")?;
-    cx.ensure(y.dtype == x.dtype && out.dtype == x.dtype, "input and output dtypes differ")?;
+    let broadcastable =
+        (0..4).all(|d| (xs[d] == os[d] || xs[d] == 1) && (ys[d] == os[d] || ys[d] == 1));
+    cx.ensure(
+        broadcastable,
+        "input shapes do not broadcast to the output shape",
+    )?;
+    cx.ensure(
+        y.dtype == x.dtype && out.dtype == x.dtype,
+        "input and output dtypes differ",
+    )?;
     match x.dtype {
         DType::Int8 => {
             cx.ensure((0..=31).contains(&p.left_shift), "left shift out of range")?;
             // The input and output rescalings only shift right (multipliers below one).
             cx.ensure(
-                [p.input1_shift, p.input2_shift, p.output_shift].iter().all(|s| (-31..=0).contains(s)),
+                [p.input1_shift, p.input2_shift, p.output_shift]
+                    .iter()
+                    .all(|s| (-31..=0).contains(s)),
                 "a shift is out of range (-31..=0)",
             )?;
-            cx.ensure(p.act_min <= p.act_max, "activation bounds are crossed (act_min > act_max)")?;
-            let Some(v) = views else { return Ok(()) };
-            ran(cx, (|| {
-                let (a, b) = (v.i8s(&x)?, v.i8s(&y)?);
-                k::select::add_int8(&p, a, xs, b, ys, out_i8(v.out), os);
-                Some(())
-            })())
+            cx.ensure(
+                p.act_min <= p.act_max,
+                "activation bounds are crossed (act_min > act_max)",
+            )
         }
-        DType::Float32 => {
-            let Some(v) = views else { return Ok(()) };
-            ran(cx, (|| {
-                let (a, b) = (v.words::<f32>(&x)?, v.words::<f32>(&y)?);
-                k::add::add_f32(&p, a, xs, b, ys, out_f32(v.out)?, os);
-                Some(())
-            })())
-        }
+        DType::Float32 => cx.float(),
         _ => Err(cx.dtype_error()),
     }
 }
 
-fn softmax(cx: &OpCtx<'_>, out: &TensorInfo, views: Option<Views<'_>>) -> Result<(), Error> {
+#[inline(never)]
+fn run_add(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> Option<()> {
+    let mut slot = None;
+    let v = Views::split(&mut slot, model, arena, op)?;
+    let out_dtype = v.out_dtype;
+    if v.out.is_empty() {
+        return Some(()); // as in `run_conv2d`
+    }
+    let p: AddParams = op.params()?;
+    let (xs, ys, os) = (v.dims4(op, 0)?, v.dims4(op, 1)?, v.out_dims4(op)?);
+    let (a, b) = (v.input(op, 0)?, v.input(op, 1)?);
+    match out_dtype {
+        DType::Int8 => {
+            let (a, b) = (bytemuck::cast_slice(a), bytemuck::cast_slice(b));
+            k::select::add_int8(&p, a, xs, b, ys, v.out_i8(), os);
+        }
+        #[cfg(feature = "float32")]
+        DType::Float32 => {
+            let (a, b) = (
+                bytemuck::try_cast_slice(a).ok()?,
+                bytemuck::try_cast_slice(b).ok()?,
+            );
+            k::add::add_f32(&p, a, xs, b, ys, v.out_f32()?, os);
+        }
+        _ => return None,
+    }
+    Some(())
+}
+
+#[inline(never)]
+fn check_softmax(cx: &OpCtx<'_, '_>, out: &TensorInfo) -> Result<(), Error> {
     let p: SoftmaxParams = cx.params()?;
     let x = cx.input(0)?;
     cx.ensure(
         x.rank >= 1 && x.elements() == out.elements() && out.dtype == x.dtype,
         "output must match the input",
     )?;
-    let depth = x.dims[x.rank - 1];
-    cx.ensure(depth > 0, "last dimension is empty")?;
+    // The last dimension (what `run_softmax` takes).
+    cx.ensure(x.dims4()[3] > 0, "last dimension is empty")?;
     match x.dtype {
-        DType::Int8 => {
-            cx.ensure((0..=31).contains(&p.input_left_shift), "input left shift is out of range (0..=31)")?;
-            let Some(v) = views else { return Ok(()) };
-            ran(cx, (|| {
-                k::softmax::softmax_int8(&p, v.i8s(&x)?, out_i8(v.out), depth);
-                Some(())
-            })())
-        }
-        DType::Float32 => {
-            let Some(v) = views else { return Ok(()) };
-            ran(cx, (|| {
-                k::softmax::softmax_f32(&p, v.words::<f32>(&x)?, out_f32(v.out)?, depth);
-                Some(())
-            })())
-        }
+        DType::Int8 => cx.ensure(
+            (0..=31).contains(&p.input_left_shift),
+            "input left shift is out of range (0..=31)",
+        ),
+        DType::Float32 => cx.float(),
         _ => Err(cx.dtype_error()),
     }
 }
 
-fn quantize(cx: &OpCtx<'_>, out: &TensorInfo, views: Option<Views<'_>>) -> Result<(), Error> {
+#[inline(never)]
+fn run_softmax(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> Option<()> {
+    let mut slot = None;
+    let v = Views::split(&mut slot, model, arena, op)?;
+    let out_dtype = v.out_dtype;
+    if v.out.is_empty() {
+        return Some(()); // as in `run_conv2d`
+    }
+    let p: SoftmaxParams = op.params()?;
+    // The last dimension, as `check_softmax` took it.
+    let depth = v.dims4(op, 0)?[3];
+    let input = v.input(op, 0)?;
+    match out_dtype {
+        DType::Int8 => k::softmax::softmax_int8(&p, bytemuck::cast_slice(input), v.out_i8(), depth),
+        #[cfg(feature = "float32")]
+        DType::Float32 => {
+            let input = bytemuck::try_cast_slice(input).ok()?;
+            k::softmax::softmax_f32(&p, input, v.out_f32()?, depth)
+        }
+        _ => return None,
+    }
+    Some(())
+}
+
+#[inline(never)]
+fn check_quantize(cx: &OpCtx<'_, '_>, out: &TensorInfo) -> Result<(), Error> {
     let p: QuantizeParams = cx.params()?;
     let x = cx.input(0)?;
     cx.ensure(
@@ -505,55 +816,93 @@ fn quantize(cx: &OpCtx<'_>, out: &TensorInfo, views: Option<Views<'_>>) -> Resul
         "output must be int8 of the input's size",
     )?;
     match x.dtype {
-        DType::Float32 => {
-            let Some(v) = views else { return Ok(()) };
-            ran(cx, (|| {
-                k::quantize::quantize_f32_to_int8(&p, v.words::<f32>(&x)?, out_i8(v.out));
-                Some(())
-            })())
-        }
-        DType::Int8 => {
-            cx.ensure(SHIFTS.contains(&p.shift), "shift is out of range (-31..=31)")?;
-            let Some(v) = views else { return Ok(()) };
-            ran(cx, (|| {
-                k::quantize::requantize_int8(&p, v.i8s(&x)?, out_i8(v.out));
-                Some(())
-            })())
-        }
+        DType::Float32 => cx.float(),
+        DType::Int8 => cx.ensure(
+            SHIFTS.contains(&p.shift),
+            "shift is out of range (-31..=31)",
+        ),
         _ => Err(cx.bad("input must be float32 or int8")),
     }
 }
 
-fn dequantize(cx: &OpCtx<'_>, out: &TensorInfo, views: Option<Views<'_>>) -> Result<(), Error> {
-    let p: DequantizeParams = cx.params()?;
+#[inline(never)]
+fn run_quantize(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> Option<()> {
+    let mut slot = None;
+    let v = Views::split(&mut slot, model, arena, op)?;
+    if v.out.is_empty() {
+        return Some(()); // as in `run_conv2d`
+    }
+    let p: QuantizeParams = op.params()?;
+    let dtype = v.info(op, 0)?.dtype;
+    let input = v.input(op, 0)?;
+    match dtype {
+        #[cfg(feature = "float32")]
+        DType::Float32 => {
+            let input = bytemuck::try_cast_slice(input).ok()?;
+            k::quantize::quantize_f32_to_int8(&p, input, v.out_i8())
+        }
+        DType::Int8 => k::quantize::requantize_int8(&p, bytemuck::cast_slice(input), v.out_i8()),
+        _ => return None,
+    }
+    Some(())
+}
+
+#[inline(never)]
+fn check_dequantize(cx: &OpCtx<'_, '_>, out: &TensorInfo) -> Result<(), Error> {
+    cx.params::<DequantizeParams>()?;
     let x = cx.input(0)?;
     cx.ensure(
         x.dtype == DType::Int8 && out.dtype == DType::Float32 && x.elements() == out.elements(),
         "must map int8 to float32 of the same size",
     )?;
-    let Some(v) = views else { return Ok(()) };
-    ran(cx, (|| {
-        k::quantize::dequantize_int8_to_f32(&p, v.i8s(&x)?, out_f32(v.out)?);
+    cx.float()
+}
+
+#[inline(never)]
+fn run_dequantize(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> Option<()> {
+    #[cfg(feature = "float32")]
+    {
+        let mut slot = None;
+        let v = Views::split(&mut slot, model, arena, op)?;
+        if v.out.is_empty() {
+            return Some(()); // as in `run_conv2d`
+        }
+        let p: DequantizeParams = op.params()?;
+        let input = bytemuck::cast_slice(v.input(op, 0)?);
+        k::quantize::dequantize_int8_to_f32(&p, input, v.out_f32()?);
         Some(())
-    })())
+    }
+    #[cfg(not(feature = "float32"))]
+    {
+        let _ = (model, arena, op);
+        None
+    }
 }
 
 /// RESHAPE moves no data when the planner gave input and output the same offset, and copies
 /// otherwise (e.g. from a constant, or when a graph input is reshaped into a graph output).
-fn run_reshape(model: &Model<'_>, arena: &mut [u8], x: &TensorInfo, out: &TensorInfo) -> Option<()> {
+/// `check_op` checked sizes and dtypes; the format reader, that both tensors lie in their
+/// memory.
+#[inline(never)]
+fn run_reshape(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> Option<()> {
+    let out = model.tensor(op.outputs.get(0)?)?;
+    if out.byte_len == 0 {
+        return Some(()); // as in `run_conv2d`
+    }
+    let x = model.tensor(op.inputs.get(0)?)?;
     let out_end = out.offset.checked_add(out.byte_len)?;
     match x.location {
         Location::Arena => {
             if x.offset != out.offset {
                 let end = x.offset.checked_add(x.byte_len)?;
-                if end > arena.len() || out_end > arena.len() {
+                if end > arena.len() || out_end > arena.len() || end - x.offset != out.byte_len {
                     return None;
                 }
                 arena.copy_within(x.offset..end, out.offset);
             }
         }
         Location::Const => {
-            let src = model.const_data(x);
+            let src = model.const_data(&x);
             let dst = arena.get_mut(out.offset..out_end)?;
             if src.len() != dst.len() {
                 return None;

@@ -1,11 +1,20 @@
 //! mote's interpreter: runs a `.mote` artefact with no heap, no std and no planning.
 //!
-//! [`Interpreter::new`] takes a validated [`Model`] and the caller's arena, checks every
-//! operator once against the shapes, dtypes and memory ranges its kernel relies on, and from
-//! then on [`Interpreter::invoke`] is a loop that decodes each operator's record and
-//! dispatches to the kernel with a `match`. The same checks run on every invoke (they cost a
-//! few comparisons per operator, never per element), so validation and execution cannot
-//! drift apart, and a model that passed `new` never makes the device panic.
+//! [`Interpreter::new`] takes a validated [`Model`] and the caller's arena and checks every
+//! operator once against everything its kernel relies on: shapes, dtypes, parameter ranges,
+//! per-channel shifts, and memory ranges in the arena. From then on [`Interpreter::invoke`] is
+//! a loop that decodes each operator's record and dispatches to its kernel with a `match`,
+//! without repeating those checks: they depend only on the immutable model bytes and on the
+//! arena's length, so they would give the same answers (the argument is in `exec.rs`). A model
+//! that passed `new` never makes the device panic.
+//!
+//! ## Features
+//!
+//! - `float32` (default): the float32 kernels (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED,
+//!   pooling, ADD, SOFTMAX, QUANTIZE from and DEQUANTIZE to float32). Without it, int8-only
+//!   firmware does not link them, and an artefact with float32 operators is refused by
+//!   [`Interpreter::new`] ("float32 support is not compiled in").
+//! - `std`: implements `std::error::Error` for [`Error`].
 
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
@@ -87,14 +96,13 @@ impl<'m, 'a> Interpreter<'m, 'a> {
         if (arena.as_ptr() as usize) % ALIGN != 0 {
             return Err(Error::ArenaMisaligned);
         }
-        let interpreter = Interpreter {
+        for o in 0..model.op_count() {
+            exec::check_op(model, arena, o)?;
+        }
+        Ok(Interpreter {
             model: *model,
             arena,
-        };
-        for o in 0..model.op_count() {
-            exec::run_op(&interpreter.model, interpreter.arena, o, false)?;
-        }
-        Ok(interpreter)
+        })
     }
 
     /// Parses and validates `bytes` as a `.mote` artefact, then creates the interpreter.
@@ -181,17 +189,15 @@ impl<'m, 'a> Interpreter<'m, 'a> {
     /// Runs every operator in order, calling `profiler` around each.
     pub fn invoke_profiled<P: Profiler>(&mut self, profiler: &mut P) -> Result<(), Error> {
         for o in 0..self.model.op_count() {
-            let opcode =
-                self.model
-                    .op(o)
-                    .map(|op| op.opcode)
-                    .ok_or(Error::Format(FormatError::BadOp {
-                        op: o,
-                        what: "record",
-                    }))?;
-            profiler.before_op(o, opcode);
-            exec::run_op(&self.model, self.arena, o, true)?;
-            profiler.after_op(o, opcode);
+            let Some(op) = self.model.op(o) else {
+                return Err(Error::Format(FormatError::BadOp {
+                    op: o,
+                    what: "record",
+                }));
+            };
+            profiler.before_op(o, op.opcode);
+            exec::run_op(&self.model, self.arena, o, &op)?;
+            profiler.after_op(o, op.opcode);
         }
         Ok(())
     }

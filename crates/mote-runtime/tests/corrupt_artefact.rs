@@ -230,7 +230,10 @@ fn exercise_once(bytes: &[u8], seed: u64, invoke: bool, seen: &mut HashSet<u64>)
         let _ = interpreter.input_info(i);
         let _ = interpreter.input_bytes_mut(i);
     }
+    // `invoke` does not repeat `new`'s checks, so an error from it means that the checks and
+    // the run disagree about this model: a bug, reported like a panic.
     let ok = interpreter.invoke().is_ok();
+    assert!(ok, "accepted by Interpreter::new, but invoke failed: {:?}", interpreter.invoke());
     for j in 0..interpreter.output_count() {
         let _ = interpreter.output_info(j);
         let _ = interpreter.output_bytes(j);
