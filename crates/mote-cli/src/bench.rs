@@ -67,8 +67,12 @@ pub struct BenchReport {
     /// The whole flash image (code + model + test data).
     pub flash_bytes: u64,
     pub arena_bytes: u64,
-    /// Stack high-water mark of the whole firmware run.
+    /// Stack high-water mark of the whole firmware run (start-up, loading and validating the
+    /// model, the inferences, comparing the outputs): what `ram_bytes` counts.
     pub stack_bytes: u64,
+    /// Deepest stack of one inference alone (`Interpreter::invoke` and below), which an
+    /// application adds to its own stack; 0 from firmware that does not report it.
+    pub inference_stack_bytes: u64,
     /// RAM statics other than the arena.
     pub statics_bytes: u64,
     /// arena + stack + statics.
@@ -319,7 +323,10 @@ pub fn bench(args: &BenchArgs) -> Result<BenchReport> {
         .with_context(|| format!("reading {}", args.model.display()))?;
     // Compiled here as well, for the board's kernels as its build does, to know which
     // artefact the firmware must report.
-    let loaded = LoadedModel::load_for(&model_path, mote_compiler::kernels_for_target(&config.target))?;
+    let loaded = LoadedModel::load_for(
+        &model_path,
+        mote_compiler::kernels_for_target(&config.target),
+    )?;
     let checksum = u32::from_le_bytes([
         loaded.bytes[12],
         loaded.bytes[13],
@@ -382,6 +389,7 @@ pub fn bench(args: &BenchArgs) -> Result<BenchReport> {
             flash_bytes: sizes.flash_bytes,
             arena_bytes: arena,
             stack_bytes: report.stack_bytes,
+            inference_stack_bytes: report.inference_stack_bytes,
             statics_bytes: sizes.ram_statics_bytes.saturating_sub(arena),
             ram_bytes: sizes.ram_statics_bytes.max(arena) + report.stack_bytes,
             outputs_match: report.outputs_match,
@@ -571,6 +579,7 @@ struct DeviceReport {
     runs: u64,
     instructions: u64,
     stack_bytes: u64,
+    inference_stack_bytes: u64,
     arena_bytes: u64,
     outputs_match: bool,
     host_matches_golden: Option<bool>,
@@ -620,6 +629,8 @@ fn parse_report(stdout: &str) -> Result<DeviceReport> {
         runs: number("runs")?,
         instructions: number("instructions")?,
         stack_bytes: number("stack_bytes")?,
+        // Optional: peers' firmware reports only the whole program's stack.
+        inference_stack_bytes: number("inference_stack_bytes").unwrap_or(0),
         arena_bytes: number("arena_bytes")?,
         outputs_match: number("outputs_match")? == 1,
         host_matches_golden: f.get("host_matches_golden").map(|v| *v == "1"),
@@ -725,6 +736,12 @@ fn print_table(r: &BenchReport) {
         n(r.stack_bytes),
         n(r.statics_bytes)
     );
+    if r.inference_stack_bytes > 0 {
+        println!(
+            "  stack of one inference      {:>12}  bytes (of the stack above: invoke and below)",
+            n(r.inference_stack_bytes)
+        );
+    }
     let golden = match r.host_matches_golden {
         Some(true) => " and the golden outputs",
         Some(false) => ", but the host runtime's differ from the golden outputs",
@@ -762,12 +779,13 @@ mod tests {
         let out = "mote-op index=0 op=FULLY_CONNECTED instructions=120\n\
                    mote-op index=1 op=SOFTMAX instructions=30\n\
                    mote-bench v=1 board=microbit model=m checksum=0x92b02082 runs=2 instructions=151 \
-                   instructions_max=151 timer_overhead=3 calibration=ok stack_bytes=2172 arena_bytes=32 \
-                   host_matches_golden=1 outputs_match=1\n";
+                   instructions_max=151 timer_overhead=3 calibration=ok stack_bytes=2172 \
+                   inference_stack_bytes=612 arena_bytes=32 host_matches_golden=1 outputs_match=1\n";
         let r = parse_report(out).unwrap();
         assert_eq!(r.checksum, 0x92b0_2082);
         assert_eq!((r.runs, r.instructions), (2, 151));
         assert_eq!((r.stack_bytes, r.arena_bytes), (2172, 32));
+        assert_eq!(r.inference_stack_bytes, 612);
         assert!(r.outputs_match);
         assert_eq!(r.host_matches_golden, Some(true));
         assert_eq!(r.per_op.len(), 2);

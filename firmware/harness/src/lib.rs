@@ -11,13 +11,23 @@
 //!
 //! ```text
 //! mote-bench v=1 board=mps2-an386 model=hello_world_int8 checksum=0x… runs=1 instructions=…
-//!   instructions_max=… timer_overhead=… calibration=ok stack_bytes=… arena_bytes=…
-//!   host_matches_golden=1 outputs_match=1
+//!   instructions_max=… timer_overhead=… calibration=ok stack_bytes=… inference_stack_bytes=…
+//!   arena_bytes=… host_matches_golden=1 outputs_match=1
 //! ```
 //!
 //! (one line; `host_matches_golden` only when golden outputs were given to the build), and
 //! with per-operator measurement one `mote-op index=… op=… instructions=…` line per
 //! operator before it.
+//!
+//! The stack is reported twice (see [`stack`]). `stack_bytes` is the whole firmware's deepest
+//! stack from reset until the report: start-up, loading and validating the model, every
+//! timed inference, the comparison of the outputs — what a product built like this firmware
+//! needs. `inference_stack_bytes` is the deepest stack of one `Interpreter::invoke` call
+//! alone, below its caller's frame: what running the model adds to an application's own
+//! stack. The report line itself and the optional per-operator pass (which prints from inside
+//! the interpreter's loop) come after the measurement and are in neither. The harness keeps
+//! its own frames shallow on the measured path: printing lives in functions of its own that
+//! are called only to print.
 
 #![no_std]
 
@@ -28,6 +38,9 @@ use mote_runtime::{Error, FormatError, Interpreter, Model, OpCode, Profiler};
 
 pub use out::{exit_failure, exit_success, fail, Line};
 pub use stack::{high_water as stack_high_water, paint as paint_stack};
+
+/// Stack painting, for firmware that measures a peer runtime in the same way.
+pub use stack::Probe as StackProbe;
 
 /// A board's free-running 32-bit timer.
 pub trait Clock {
@@ -62,16 +75,7 @@ const CALIBRATION_LOOPS: u32 = 1000;
 pub fn run<C: Clock>(clock: &C, bench: &Bench, arena: &mut [u8]) -> ! {
     let overhead = calibrate(clock);
 
-    // The model is part of this firmware image, so its integrity is the image's: the
-    // structural checks stay, the CRC (an 18 KB table and a pass over the weights) goes.
-    let model = match Model::from_bytes_unchecksummed(bench.model) {
-        Ok(m) => m,
-        Err(e) => fail_with("loading the model", &Error::Format(e)),
-    };
-    let mut interpreter = match Interpreter::new(&model, arena) {
-        Ok(i) => i,
-        Err(e) => fail_with("creating the interpreter", &e),
-    };
+    let mut interpreter = load(bench.model, arena);
     if bench.inputs.len() != interpreter.input_count()
         || bench.expected.len() != interpreter.output_count()
     {
@@ -81,50 +85,40 @@ pub fn run<C: Clock>(clock: &C, bench: &Bench, arena: &mut [u8]) -> ! {
     let mut min = u64::MAX;
     let mut max = 0;
     let mut outputs_match = true;
+    let mut inference_stack = 0;
+    let mut whole_stack = 0;
     for _ in 0..bench.runs {
         // The inputs are copied in before every run: the planner may reuse their memory.
         load_inputs(&mut interpreter, bench.inputs);
-        let (ticks, result) = ticks_around_invoke(clock, &mut interpreter);
-        if let Err(e) = result {
+        let run = ticks_around_invoke(clock, &mut interpreter);
+        if let Err(e) = run.result {
             fail_with("running the model", &e);
         }
-        let instructions = instructions::<C>(ticks).saturating_sub(overhead);
+        let instructions = instructions::<C>(run.ticks).saturating_sub(overhead);
         min = min.min(instructions);
         max = max.max(instructions);
+        inference_stack = inference_stack.max(run.stack_bytes);
+        whole_stack = whole_stack.max(run.whole_stack_bytes);
         outputs_match &= compare_outputs(&interpreter, bench.expected);
     }
+    // Everything since the last inference's probe (the comparison of its outputs).
+    let whole_stack = whole_stack.max(stack::high_water());
 
     if bench.per_op {
-        load_inputs(&mut interpreter, bench.inputs);
-        let mut profiler = OpProfiler {
-            clock,
-            start: 0,
-            overhead,
-        };
-        if let Err(e) = interpreter.invoke_profiled(&mut profiler) {
-            fail_with("running the model per operator", &e);
-        }
-        outputs_match &= compare_outputs(&interpreter, bench.expected);
+        outputs_match &= per_op_pass(clock, &mut interpreter, bench, overhead);
     }
 
     let golden_ok = bench.host_matches_golden != Some(false);
-    let mut line = Line::new("mote-bench v=1 board=");
-    line.text(bench.board)
-        .text(" model=")
-        .text(bench.model_name);
-    line.text(" checksum=").hex32(bench.checksum);
-    line.field("runs", bench.runs as u64)
-        .field("instructions", if bench.runs > 0 { min } else { 0 })
-        .field("instructions_max", max)
-        .field("timer_overhead", overhead)
-        .text(" calibration=ok")
-        .field("stack_bytes", stack::high_water() as u64)
-        .field("arena_bytes", model.arena_bytes() as u64);
-    if let Some(g) = bench.host_matches_golden {
-        line.field("host_matches_golden", g as u64);
-    }
-    line.field("outputs_match", (outputs_match && golden_ok) as u64);
-    line.send();
+    let figures = Figures {
+        instructions: if bench.runs > 0 { min } else { 0 },
+        instructions_max: max,
+        overhead,
+        stack_bytes: whole_stack,
+        inference_stack_bytes: inference_stack,
+        arena_bytes: interpreter.model().arena_bytes(),
+        outputs_match: outputs_match && golden_ok,
+    };
+    report(bench, &figures);
 
     if !outputs_match {
         fail("the outputs differ from the host runtime's");
@@ -136,6 +130,77 @@ pub fn run<C: Clock>(clock: &C, bench: &Bench, arena: &mut [u8]) -> ! {
         fail("the instruction count differed between runs");
     }
     exit_success()
+}
+
+/// The interpreter for `bytes`. Not inlined: the model's validation results stay off
+/// [`run`]'s frame.
+#[inline(never)]
+fn load<'a>(bytes: &'a [u8], arena: &'a mut [u8]) -> Interpreter<'a, 'a> {
+    // The model is part of this firmware image, so its integrity is the image's: the
+    // structural checks stay, the CRC (an 18 KB table and a pass over the weights) goes.
+    let model = match Model::from_bytes_unchecksummed(bytes) {
+        Ok(m) => m,
+        Err(e) => fail_with("loading the model", &Error::Format(e)),
+    };
+    match Interpreter::new(&model, arena) {
+        Ok(i) => i,
+        Err(e) => fail_with("creating the interpreter", &e),
+    }
+}
+
+/// One more inference, measuring and printing each operator; whether its outputs match.
+#[inline(never)]
+fn per_op_pass<C: Clock>(
+    clock: &C,
+    interpreter: &mut Interpreter,
+    bench: &Bench,
+    overhead: u64,
+) -> bool {
+    load_inputs(interpreter, bench.inputs);
+    let mut profiler = OpProfiler {
+        clock,
+        start: 0,
+        overhead,
+    };
+    if let Err(e) = interpreter.invoke_profiled(&mut profiler) {
+        fail_with("running the model per operator", &e);
+    }
+    compare_outputs(interpreter, bench.expected)
+}
+
+/// What [`run`] measured, for [`report`].
+struct Figures {
+    instructions: u64,
+    instructions_max: u64,
+    overhead: u64,
+    stack_bytes: usize,
+    inference_stack_bytes: usize,
+    arena_bytes: usize,
+    outputs_match: bool,
+}
+
+/// Prints the report line. Not inlined: its line buffer stays off [`run`]'s frame, which is
+/// on the stack during every measured inference.
+#[inline(never)]
+fn report(bench: &Bench, f: &Figures) {
+    let mut line = Line::new("mote-bench v=1 board=");
+    line.text(bench.board)
+        .text(" model=")
+        .text(bench.model_name);
+    line.text(" checksum=").hex32(bench.checksum);
+    line.field("runs", bench.runs as u64)
+        .field("instructions", f.instructions)
+        .field("instructions_max", f.instructions_max)
+        .field("timer_overhead", f.overhead)
+        .text(" calibration=ok")
+        .field("stack_bytes", f.stack_bytes as u64)
+        .field("inference_stack_bytes", f.inference_stack_bytes as u64)
+        .field("arena_bytes", f.arena_bytes as u64);
+    if let Some(g) = bench.host_matches_golden {
+        line.field("host_matches_golden", g as u64);
+    }
+    line.field("outputs_match", f.outputs_match as u64);
+    line.send();
 }
 
 /// Instructions for `ticks`, rounded to the nearest: a reading is off by less than one tick,
@@ -176,15 +241,38 @@ fn ticks_around_nothing<C: Clock>(clock: &C) -> u32 {
     clock.ticks().wrapping_sub(t0)
 }
 
-/// Ticks around one inference, with the same framing as [`ticks_around_nothing`].
+/// One measured inference.
+struct Invoked {
+    ticks: u32,
+    result: Result<(), Error>,
+    /// The inference's own stack (below [`ticks_around_invoke`]'s frame).
+    stack_bytes: usize,
+    /// The whole program's deepest stack so far, this inference included.
+    whole_stack_bytes: usize,
+}
+
+/// Ticks around one inference, with the same framing as [`ticks_around_nothing`], and the
+/// inference's stack (a [`stack::Probe`] around it).
 #[inline(never)]
-fn ticks_around_invoke<C: Clock>(
-    clock: &C,
-    interpreter: &mut Interpreter,
-) -> (u32, Result<(), Error>) {
+fn ticks_around_invoke<C: Clock>(clock: &C, interpreter: &mut Interpreter) -> Invoked {
+    let probe = stack::Probe::start();
     let t0 = clock.ticks();
-    let result = interpreter.invoke();
-    (clock.ticks().wrapping_sub(t0), result)
+    let result = invoke(interpreter);
+    let ticks = clock.ticks().wrapping_sub(t0);
+    let (stack_bytes, whole_stack_bytes) = probe.finish();
+    Invoked {
+        ticks,
+        result,
+        stack_bytes,
+        whole_stack_bytes,
+    }
+}
+
+/// `Interpreter::invoke` as a call of its own (not inlined into [`ticks_around_invoke`]), so
+/// that the probe counts the interpreter loop's frame with the rest of the inference.
+#[inline(never)]
+fn invoke(interpreter: &mut Interpreter) -> Result<(), Error> {
+    interpreter.invoke()
 }
 
 /// Ticks around `work`, framed as [`run`] frames an inference: for firmware that measures a
@@ -206,15 +294,21 @@ pub fn calibrate<C: Clock>(clock: &C) -> u64 {
     let twice = instructions::<C>(ticks_around_spin(clock, 2 * CALIBRATION_LOOPS));
     let expected = 2 * CALIBRATION_LOOPS as u64;
     if twice.wrapping_sub(once) != expected {
-        let mut line = Line::new("mote-bench: error: timer calibration: a loop of ");
-        line.uint(expected)
-            .text(" instructions measured as ")
-            .uint(twice.wrapping_sub(once))
-            .text(" (is QEMU running with -icount shift=7?)")
-            .send();
-        exit_failure();
+        calibration_failed(expected, twice.wrapping_sub(once));
     }
     overhead
+}
+
+#[cold]
+#[inline(never)]
+fn calibration_failed(expected: u64, measured: u64) -> ! {
+    let mut line = Line::new("mote-bench: error: timer calibration: a loop of ");
+    line.uint(expected)
+        .text(" instructions measured as ")
+        .uint(measured)
+        .text(" (is QEMU running with -icount shift=7?)")
+        .send();
+    exit_failure()
 }
 
 fn load_inputs(interpreter: &mut Interpreter, inputs: &[&[u8]]) {
@@ -235,26 +329,35 @@ fn compare_outputs(interpreter: &Interpreter, expected: &[&[u8]]) -> bool {
             Err(e) => fail_with("reading an output", &e),
         };
         if got.len() != want.len() {
-            Line::new("mote-bench: output ")
-                .uint(j as u64)
-                .text(" has a different size from the expected output")
-                .send();
+            print_difference(j, None);
             return false;
         }
         if let Some(k) = got.iter().zip(want.iter()).position(|(a, b)| a != b) {
-            Line::new("mote-bench: output ")
-                .uint(j as u64)
-                .text(" differs at byte ")
-                .uint(k as u64)
-                .text(": got ")
-                .uint(got.get(k).copied().unwrap_or(0) as u64)
-                .text(", expected ")
-                .uint(want.get(k).copied().unwrap_or(0) as u64)
-                .send();
+            let byte = |bytes: &[u8]| bytes.get(k).copied().unwrap_or(0);
+            print_difference(j, Some((k, byte(got), byte(want))));
             return false;
         }
     }
     true
+}
+
+/// Output `j` differs: in size (`None`), or at byte `k` (got, expected).
+#[cold]
+#[inline(never)]
+fn print_difference(j: usize, at: Option<(usize, u8, u8)>) {
+    let mut line = Line::new("mote-bench: output ");
+    line.uint(j as u64);
+    match at {
+        None => line.text(" has a different size from the expected output"),
+        Some((k, got, want)) => line
+            .text(" differs at byte ")
+            .uint(k as u64)
+            .text(": got ")
+            .uint(got as u64)
+            .text(", expected ")
+            .uint(want as u64),
+    };
+    line.send();
 }
 
 /// Measures each operator between `before_op` and `after_op`, printing a line per operator
@@ -272,18 +375,30 @@ impl<C: Clock> Profiler for OpProfiler<'_, C> {
 
     fn after_op(&mut self, op: usize, opcode: OpCode) {
         let ticks = self.clock.ticks().wrapping_sub(self.start);
-        let n = instructions::<C>(ticks).saturating_sub(self.overhead);
-        let mut line = Line::new("mote-op");
-        line.field("index", op as u64)
-            .text(" op=")
-            .text(opcode.name())
-            .field("instructions", n)
-            .send();
+        print_op(
+            op,
+            opcode,
+            instructions::<C>(ticks).saturating_sub(self.overhead),
+        );
     }
+}
+
+/// One `mote-op` line; out of line, so that its buffer is not on the interpreter's stack
+/// while the operators run.
+#[inline(never)]
+fn print_op(op: usize, opcode: OpCode, instructions: u64) {
+    let mut line = Line::new("mote-op");
+    line.field("index", op as u64)
+        .text(" op=")
+        .text(opcode.name())
+        .field("instructions", instructions)
+        .send();
 }
 
 /// Prints what failed and why, then exits with failure. The runtime's errors are described
 /// without `core::fmt` (see [`out`]).
+#[cold]
+#[inline(never)]
 fn fail_with(context: &str, e: &Error) -> ! {
     let mut line = Line::new("mote-bench: error: ");
     line.text(context).text(": ");
