@@ -186,18 +186,53 @@ pub(crate) fn depthwise_as_conv_bytes(filter_shape: Shape4) -> usize {
         .saturating_add(filter)
 }
 
-/// FULLY_CONNECTED: for the DSP kernels one expanded input row, `8 * ceil(depth / 4)` bytes
-/// (1 280 bytes for a depth of 640).
+/// Output rows from which the DSP fully connected kernel widens the input row into scratch
+/// once instead of on the fly for every pair of rows: the widening costs about seven
+/// instructions per four input values and saves two per pair of rows, so it pays from about
+/// seven rows.
+pub(crate) const FC_EXPAND_MIN_ROWS: usize = 8;
+
+/// Whether the DSP fully connected kernel uses an expanded input row for these shapes (its
+/// assembly needs rows of a multiple of four bytes, at least eight).
+pub(crate) fn fully_connected_expands(accum_depth: usize, output_depth: usize) -> bool {
+    output_depth >= FC_EXPAND_MIN_ROWS && accum_depth % 4 == 0 && accum_depth >= 8
+}
+
+/// FULLY_CONNECTED: the DSP kernel needs no scratch. With at least eight output rows it takes
+/// one widened input row, two bytes per input value (1 280 bytes for a depth of 640), which
+/// saves about a sixth of its instructions; given less it widens the input on the fly.
 pub fn fully_connected_int8(
     kernels: Kernels,
     _batches: usize,
     accum_depth: usize,
-    _output_depth: usize,
+    output_depth: usize,
 ) -> usize {
     match kernels {
         Kernels::Reference => 0,
-        Kernels::CortexMDsp => accum_depth.div_ceil(4).saturating_mul(8),
+        Kernels::CortexMDsp if fully_connected_expands(accum_depth, output_depth) => {
+            accum_depth.saturating_mul(2)
+        }
+        Kernels::CortexMDsp => 0,
     }
+}
+
+/// Instructions per inference the DSP fully connected kernel saves with the scratch of
+/// [`fully_connected_int8`] over widening its input on the fly: four per pair of rows and
+/// eight input values, less about seven per four values to widen each batch row once (about
+/// 19 000 for 640 values into 128 rows). The compiler weighs this against the arena the
+/// scratch costs.
+pub fn fully_connected_int8_saving(
+    kernels: Kernels,
+    batches: usize,
+    accum_depth: usize,
+    output_depth: usize,
+) -> u64 {
+    if fully_connected_int8(kernels, batches, accum_depth, output_depth) == 0 {
+        return 0;
+    }
+    let saved = (output_depth / 2) as u64 * (accum_depth / 8) as u64 * 4;
+    let widening = (accum_depth / 4) as u64 * 7;
+    (batches as u64).saturating_mul(saved.saturating_sub(widening))
 }
 
 #[cfg(test)]
@@ -235,6 +270,10 @@ mod tests {
             7 * 32 + 28
         );
         assert_eq!(fully_connected_int8(Kernels::CortexMDsp, 1, 640, 128), 1280);
+        // Too few rows to share the widening (micro_speech: 4000 values, 4 rows), or a depth
+        // the assembly does not take: nothing.
+        assert_eq!(fully_connected_int8(Kernels::CortexMDsp, 1, 4000, 4), 0);
+        assert_eq!(fully_connected_int8(Kernels::CortexMDsp, 1, 30, 64), 0);
         // 3×3, pad 1, 48 wide, stride 1: the last window reads up to value 51, so a ring of
         // 3 rows × 4 channels × 52 values × 2 bytes (the plane would be 50 rows).
         let p = DepthwiseConv2dParams {

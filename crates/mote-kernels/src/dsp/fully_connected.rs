@@ -1,22 +1,26 @@
 //! FULLY_CONNECTED, int8, for cores with the DSP extension; the same bytes as
 //! [`crate::fully_connected::fully_connected_int8`].
 //!
-//! Each batch row of the input is expanded once into scratch as 16-bit pairs (the layout of
-//! [`super::im2col`]: `2 * (x + input_offset)`, grouped by four as `(x0, x2)`, `(x1, x3)`).
-//! Filter rows are then taken three at a time ([`fc_rows3`], assembly on the device): per
-//! four input values one LDRD of the shared input pairs, and per row one LDR, two SXTB16 and
-//! two SMLAD — 12 MACs in 16 instructions — then the requantization, clamp and store of the
-//! three outputs. Word-aligned rows of a multiple of eight bytes take
-//! [`fc_rows2_aligned`] instead: one LDRD brings eight filter bytes and one LDM four input
-//! pair words (16 MACs in 19 instructions). Rows left over, or off the fast requantization,
-//! go two at a time.
+//! Filter rows go two at a time through [`fc_pairs`] (one assembly function on the device):
+//! per eight input values one LDRD of the int8 input and four SXTAB16 widen it to 16-bit pairs
+//! `x + input_offset` (as `(x0, x2)`, `(x1, x3)`), shared by both rows; per row one LDRD of
+//! filter bytes, four SXTB16 and four SMLAD — 16 MACs in 23 instructions, with no scratch at
+//! all. Given scratch (two bytes per input value, see [`crate::scratch::fully_connected_int8`]),
+//! the input row is widened once into it and each pair reads it back with one LDM instead:
+//! 16 MACs in 19 instructions. That pays only when there are enough rows to share the
+//! widening, so the scratch rule asks for it only then, and the compiler may refuse it to keep
+//! the arena small: the kernel is fast either way. The requantization, clamp and stores of a
+//! pair take about 28 more instructions, inside the same assembly function.
 //!
 //! Covered: filter zero point 0 (the int8 quantization spec makes weights symmetric), input
-//! zero point in int8; anything else runs the reference kernel.
+//! zero point in int8; anything else runs the reference kernel. Rows the assembly does not
+//! take (an odd last row, a row length that is not a multiple of four, no bias, a misaligned
+//! input, a channel off the fast requantization or with a left shift per channel) run the same
+//! arithmetic in Rust.
 
 use super::insn::{
-    fc_rows2_aligned, fc_rows3, mac_rows2, pack16, smlad, sxtab16, sxtab16_ror8, sxtb16,
-    sxtb16_ror8, FcRows,
+    fc_pairs, pack16, smlad, sxtab16, sxtab16_ror8, sxtb16, sxtb16_ror8, FcInput, FcPairs,
+    FcQuant,
 };
 use super::requant::{exact, Activation, Channels, Scale};
 use super::{scratch_words, word};
@@ -64,7 +68,7 @@ pub fn fully_connected_int8(
         scratch,
     );
     if !done {
-        crate::fully_connected::fully_connected_int8(
+        reference(
             p,
             input,
             filter,
@@ -79,47 +83,90 @@ pub fn fully_connected_int8(
     }
 }
 
-/// The filter's last one to three bytes of a row as a word, zero-filled.
-#[inline(always)]
-fn tail_word(tail: &[i8]) -> u32 {
-    super::conv2d::tail_word(tail)
+/// The reference kernel, not inlined: its frame stays off the fast path's stack.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn reference(
+    p: &FullyConnectedParams,
+    input: &[i8],
+    filter: &[i8],
+    bias: Option<&[i32]>,
+    multiplier: &[i32],
+    shift: &[i32],
+    output: &mut [i8],
+    batches: usize,
+    accum_depth: usize,
+    output_depth: usize,
+) {
+    crate::fully_connected::fully_connected_int8(
+        p,
+        input,
+        filter,
+        bias,
+        multiplier,
+        shift,
+        output,
+        batches,
+        accum_depth,
+        output_depth,
+    );
 }
 
-/// Two filter rows against one expanded input row ([`mac_rows2`] for the whole groups).
+/// `(x0, x2)` and `(x1, x3)` of each group of four input values, plus the offset: the
+/// expansion that [`FcInput::Expanded`] reads (whole groups only).
 #[inline(always)]
-fn dot2(x: &[u32], row0: &[i8], row1: &[i8], init: [i32; 2]) -> [i32; 2] {
-    let full = row0.len() / 4;
-    let [mut a0, mut a1] = mac_rows2(init, row0, row1, x, full);
-    if row0.len() % 4 != 0 {
-        if let Some(xs) = x.get(2 * full..2 * full + 2) {
-            let (w0, w1) = (tail_word(&row0[4 * full..]), tail_word(&row1[4 * full..]));
-            a0 = smlad(sxtb16(w0), xs[0], a0);
-            a0 = smlad(sxtb16_ror8(w0), xs[1], a0);
-            a1 = smlad(sxtb16(w1), xs[0], a1);
-            a1 = smlad(sxtb16_ror8(w1), xs[1], a1);
-        }
-    }
-    [a0, a1]
-}
-
-/// One filter row against one expanded input row.
-#[inline(always)]
-fn dot1(x: &[u32], row: &[i8], init: i32) -> i32 {
-    let mut a = init;
-    let full = row.len() / 4;
-    for (q, xs) in row.chunks_exact(4).zip(x.chunks_exact(2)) {
+fn expand(row: &[i8], offset: i32, x: &mut [u32]) {
+    let offset2 = pack16(offset, offset);
+    for (q, o) in row.chunks_exact(4).zip(x.chunks_exact_mut(2)) {
         let w = word(q);
-        a = smlad(sxtb16(w), xs[0], a);
-        a = smlad(sxtb16_ror8(w), xs[1], a);
+        o[0] = sxtab16(offset2, w);
+        o[1] = sxtab16_ror8(offset2, w);
     }
-    if row.len() % 4 != 0 {
-        if let Some(xs) = x.get(2 * full..2 * full + 2) {
-            let w = tail_word(&row[4 * full..]);
-            a = smlad(sxtb16(w), xs[0], a);
-            a = smlad(sxtb16_ror8(w), xs[1], a);
+}
+
+/// `Σ (x + offset) · w` over one row: whole groups of four from the expansion when there is
+/// one, else widened on the fly; a last partial group term by term.
+#[inline(always)]
+fn dot(x: &[i8], expanded: Option<&[u32]>, offset: i32, row: &[i8]) -> i32 {
+    let full = row.len() / 4;
+    let mut a = 0i32;
+    match expanded {
+        Some(xs) => {
+            for (q, pair) in row.chunks_exact(4).zip(xs.chunks_exact(2)) {
+                let w = word(q);
+                a = smlad(sxtb16(w), pair[0], a);
+                a = smlad(sxtb16_ror8(w), pair[1], a);
+            }
         }
+        None => {
+            let offset2 = pack16(offset, offset);
+            for (q, v) in row.chunks_exact(4).zip(x.chunks_exact(4)) {
+                let (w, v) = (word(q), word(v));
+                a = smlad(sxtb16(w), sxtab16(offset2, v), a);
+                a = smlad(sxtb16_ror8(w), sxtab16_ror8(offset2, v), a);
+            }
+        }
+    }
+    for (&w, &v) in row[4 * full..].iter().zip(&x[4 * full..]) {
+        a = a.wrapping_add(w as i32 * (v as i32 + offset));
     }
     a
+}
+
+/// One fully connected layer's operands, checked and cut to size.
+struct Layer<'a> {
+    input: &'a [i8],
+    filter: &'a [i8],
+    bias: Option<&'a [i32]>,
+    /// One per row, or one for all.
+    multiplier: &'a [i32],
+    shift: &'a [i32],
+    /// Row length (`accum_depth`) and rows (`output_depth`).
+    k: usize,
+    rows: usize,
+    zero_point: i32,
+    input_offset: i32,
+    act: Activation,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -142,134 +189,141 @@ pub(crate) fn fully_connected_int8_fast(
     if accum_depth == 0 || p.filter_zero_point != 0 || !(-128..=127).contains(&p.input_zero_point) {
         return false;
     }
-    let per_channel = multiplier.len() != 1;
-    let quant_len = if per_channel { output_depth } else { 1 };
-    let multiplier = &multiplier[..quant_len];
-    let shift = &shift[..quant_len];
-    let bias = bias.map(|b| &b[..output_depth]);
-    let filter = &filter[..output_depth * accum_depth];
-    let zp = p.output_zero_point;
-    let product_bound = accum_depth as u64 * 128 * 255;
-    let Some(channels) = Channels::new(multiplier, shift, bias, zp, product_bound, output_depth)
+    let k = accum_depth;
+    let quant_len = if multiplier.len() != 1 { output_depth } else { 1 };
+    let layer = Layer {
+        input: &input[..batches * k],
+        filter: &filter[..output_depth * k],
+        bias: bias.map(|b| &b[..output_depth]),
+        multiplier: &multiplier[..quant_len],
+        shift: &shift[..quant_len],
+        k,
+        rows: output_depth,
+        zero_point: p.output_zero_point,
+        input_offset: -p.input_zero_point,
+        act: Activation::new(p.act_min, p.act_max),
+    };
+    let output = &mut output[..batches * output_depth];
+    let product_bound = k as u64 * 128 * 255;
+    if quant_len == 1 {
+        // Per tensor, one check covers every row, with a bound on the largest |bias|: the OR
+        // of each bias's one's-complement magnitude is at least the largest, and cheaper to
+        // find (the usual case; anything it refuses goes through the exact table).
+        let bias_bound = layer.bias.map_or(0, |b| {
+            b.iter().fold(0u32, |m, &v| m | (v ^ (v >> 31)) as u32) as u64 + 1
+        });
+        let fast = Scale::new(
+            layer.multiplier[0],
+            layer.shift[0],
+            layer.zero_point,
+            product_bound + bias_bound,
+        );
+        if fast.is_some() {
+            run(&layer, output, scratch, None);
+            return true;
+        }
+    }
+    with_table(&layer, output, scratch, product_bound)
+}
+
+/// The layer with a table of the rows on the fast requantization (kept out of the usual path:
+/// the table takes stack).
+#[inline(never)]
+fn with_table(layer: &Layer<'_>, output: &mut [i8], scratch: &mut [u8], product_bound: u64) -> bool {
+    let l = layer;
+    let Some(channels) =
+        Channels::new(l.multiplier, l.shift, l.bias, l.zero_point, product_bound, l.rows)
     else {
         return false;
     };
-    let words = scratch_words(scratch);
-    let Some(x) = words.get_mut(..2 * accum_depth.div_ceil(4)) else {
-        return false;
-    };
-    let act = Activation::new(p.act_min, p.act_max);
-    let input_offset = -p.input_zero_point;
+    run(layer, output, scratch, Some(&channels));
+    true
+}
+
+/// Every batch row of the layer: pairs of rows through [`fc_pairs`] where they can go,
+/// the rest in Rust. `channels`: which rows are on the fast requantization (`None`: all).
+#[inline(never)]
+fn run(l: &Layer<'_>, output: &mut [i8], scratch: &mut [u8], channels: Option<&Channels>) {
+    let (k, rows) = (l.k, l.rows);
+    let (filter, multiplier, shift, zp, act) = (l.filter, l.multiplier, l.shift, l.zero_point, l.act);
+    let per_channel = multiplier.len() != 1;
     let step = per_channel as usize;
-    let init = |o: usize| {
-        if channels.fast(o) {
-            bias.map_or(0, |b| b[o]).wrapping_mul(2)
+    let fast = |o: usize| channels.map_or(true, |c| c.fast(o));
+    let result = |o: usize, sum: i32| {
+        let (m, s) = (multiplier[o * step], shift[o * step]);
+        let b = l.bias.map_or(0, |b| b[o]);
+        if fast(o) {
+            let acc2 = b.wrapping_add(sum).wrapping_mul(2);
+            act.apply(Scale::derive(m, s, zp).apply_all([acc2])[0])
         } else {
-            0
+            exact(sum.wrapping_mul(2), b, m, s, zp, act)
         }
     };
-    let result = |o: usize, acc: i32| {
-        let (m, s) = (multiplier[o * step], shift[o * step]);
-        if channels.fast(o) {
-            act.apply(Scale::derive(m, s, zp).apply_all([acc])[0])
+    // The assembly takes runs of rows on the fast requantization (per channel: right shifts
+    // only), row length a multiple of four, word-aligned filter and input.
+    let assembly = k % 4 == 0 && k >= 8 && filter.as_ptr() as usize % 4 == 0;
+    let in_assembly = |o: usize| fast(o) && (!per_channel || shift[o] < 0);
+    let all_in_assembly =
+        channels.map_or(true, |c| c.all) && (!per_channel || shift.iter().all(|&s| s < 0));
+    let quant = |o: usize| {
+        if per_channel {
+            FcQuant::PerChannel {
+                multiplier: &multiplier[o..],
+                shift: &shift[o..],
+            }
         } else {
-            exact(acc, bias.map_or(0, |b| b[o]), m, s, zp, act)
+            FcQuant::PerTensor {
+                multiplier: multiplier[0],
+                shift: shift[0],
+            }
         }
+    };
+    let mut expansion = if crate::scratch::fully_connected_expands(k, rows) {
+        scratch_words(scratch).get_mut(..k / 2)
+    } else {
+        None
     };
 
-    for b in 0..batches {
-        let row = &input[b * accum_depth..][..accum_depth];
-        // `2 * (x + offset)` as the pairs `(x0, x2)`, `(x1, x3)` of each four values.
-        let doubled = input_offset.wrapping_mul(2);
-        let offset2 = pack16(doubled, doubled);
-        let full = accum_depth / 4;
-        for (q, o) in row.chunks_exact(4).zip(x.chunks_exact_mut(2)) {
-            let w = word(q);
-            o[0] = sxtab16(sxtab16(offset2, w), w);
-            o[1] = sxtab16_ror8(sxtab16_ror8(offset2, w), w);
+    for (row, out) in l.input.chunks_exact(k).zip(output.chunks_exact_mut(rows)) {
+        if let Some(x) = expansion.as_deref_mut() {
+            expand(row, l.input_offset, x);
         }
-        if full * 4 < accum_depth {
-            // The missing values must contribute 0: the filter's tail word is zero-filled, so
-            // any value works; use the zero point (0 after the offset).
-            let mut last = [p.input_zero_point as i8; 4];
-            last[..accum_depth - full * 4].copy_from_slice(&row[full * 4..]);
-            let w = word(&last);
-            if let Some(o) = x.get_mut(2 * full..2 * full + 2) {
-                o[0] = sxtab16(sxtab16(offset2, w), w);
-                o[1] = sxtab16_ror8(sxtab16_ror8(offset2, w), w);
-            }
-        }
-        let x = &*x;
-        let out = &mut output[b * output_depth..][..output_depth];
-        // Triples of rows whose requantization is the fast right-shift kind go to
-        // [`fc_rows3`] (assembly on the device), as long runs as possible.
-        let in_assembly = |o: usize| {
-            let q = o * step;
-            accum_depth % 4 == 0 && bias.is_some() && channels.fast(o) && shift[q] < 0
+        let xs = expansion.as_deref();
+        let fc_input = match xs {
+            Some(x) => Some(FcInput::Expanded(x)),
+            None if row.as_ptr() as usize % 4 == 0 => Some(FcInput::Direct(row)),
+            None => None,
         };
-        let triple = |o: usize| o + 3 <= output_depth && (o..o + 3).all(in_assembly);
-        let pair = |o: usize| o + 2 <= output_depth && (o..o + 2).all(in_assembly);
-        // Word-aligned rows of a multiple of eight bytes take the LDRD/LDM kernel in pairs.
-        let aligned = accum_depth % 8 == 0 && filter.as_ptr() as usize % 4 == 0;
         let mut o = 0;
-        while o + 2 <= output_depth {
-            if let (true, true, Some(bias)) = (aligned, pair(o), bias) {
-                let mut end = o + 2;
-                while pair(end) {
-                    end += 2;
-                }
-                let args = FcRows {
-                    weights: &filter[o * accum_depth..],
-                    k: accum_depth,
-                    x,
-                    bias: &bias[o..],
-                    multiplier: &multiplier[o * step..],
-                    shift: &shift[o * step..],
-                    per_channel,
-                    zero_point: zp,
-                    act_min: act.min(),
-                    act_max: act.max(),
-                    saturate_only: act.saturate_only(),
+        while o < rows {
+            if let (true, Some(fc_input), Some(bias)) = (assembly, fc_input, l.bias) {
+                let end = if all_in_assembly {
+                    rows
+                } else {
+                    (o..rows).find(|&r| !in_assembly(r)).unwrap_or(rows)
                 };
-                fc_rows2_aligned(&args, &mut out[o..end], (end - o) / 2);
-                o = end;
-                continue;
-            }
-            if let (true, Some(bias)) = (triple(o), bias) {
-                let mut end = o + 3;
-                while triple(end) {
-                    end += 3;
+                let pairs = (end - o) / 2;
+                if pairs > 0 {
+                    let args = FcPairs {
+                        weights: &filter[o * k..],
+                        k,
+                        input: fc_input,
+                        input_offset: l.input_offset,
+                        bias: &bias[o..],
+                        quant: quant(o),
+                        zero_point: zp,
+                        act_min: act.min(),
+                        act_max: act.max(),
+                    };
+                    fc_pairs(&args, &mut out[o..], pairs);
+                    o += 2 * pairs;
+                    continue;
                 }
-                let args = FcRows {
-                    weights: &filter[o * accum_depth..],
-                    k: accum_depth,
-                    x,
-                    bias: &bias[o..],
-                    multiplier: &multiplier[o * step..],
-                    shift: &shift[o * step..],
-                    per_channel,
-                    zero_point: zp,
-                    act_min: act.min(),
-                    act_max: act.max(),
-                    saturate_only: act.saturate_only(),
-                };
-                fc_rows3(&args, &mut out[o..end], (end - o) / 3);
-                o = end;
-                continue;
             }
-            let rows = &filter[o * accum_depth..];
-            let (r0, r1) = (&rows[..accum_depth], &rows[accum_depth..2 * accum_depth]);
-            let acc = dot2(x, r0, r1, [init(o), init(o + 1)]);
-            out[o] = result(o, acc[0]);
-            out[o + 1] = result(o + 1, acc[1]);
-            o += 2;
-        }
-        if o < output_depth {
-            let acc = dot1(x, &filter[o * accum_depth..][..accum_depth], init(o));
-            out[o] = result(o, acc);
+            out[o] = result(o, dot(row, xs, l.input_offset, &filter[o * k..][..k]));
+            o += 1;
         }
     }
-    true
 }
 
 #[cfg(test)]

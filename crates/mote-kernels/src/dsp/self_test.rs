@@ -626,6 +626,9 @@ pub struct FullyConnectedCase {
     pub per_channel: bool,
     pub has_bias: bool,
     pub scratch: ScratchGiven,
+    /// Bytes by which the input and the filter start past a word boundary (models place both
+    /// word-aligned; the kernel must cope with anything).
+    pub misalign: usize,
 }
 
 impl FullyConnectedCase {
@@ -633,10 +636,10 @@ impl FullyConnectedCase {
     pub fn random(rng: &mut Rng, max_dim: usize) -> Self {
         let seed = rng.next_u64();
         let max_dim = max_dim.max(1);
-        let accum_depth = if rng.one_in(2) {
-            4 * rng.size(1, 8 * max_dim)
-        } else {
-            rng.size(1, 32 * max_dim)
+        let accum_depth = match rng.range(0, 2) {
+            0 => 8 * rng.size(1, 4 * max_dim),
+            1 => 4 * rng.size(1, 8 * max_dim),
+            _ => rng.size(1, 32 * max_dim),
         };
         let output_depth = rng.size(1, 8 * max_dim);
         let batches = if rng.one_in(4) { rng.size(2, 3) } else { 1 };
@@ -669,6 +672,7 @@ impl FullyConnectedCase {
             per_channel: rng.one_in(2),
             has_bias: !rng.one_in(5),
             scratch: ScratchGiven::random(rng, wanted),
+            misalign: if rng.one_in(8) { rng.size(1, 3) } else { 0 },
         }
     }
 
@@ -682,8 +686,8 @@ impl FullyConnectedCase {
 
     /// Workspace bytes [`FullyConnectedCase::check`] needs.
     pub fn workspace_bytes(&self) -> usize {
-        bytes_for::<i8>(self.batches * self.accum_depth)
-            + bytes_for::<i8>(self.output_depth * self.accum_depth)
+        bytes_for::<u32>((self.batches * self.accum_depth + self.misalign).div_ceil(4))
+            + bytes_for::<u32>((self.output_depth * self.accum_depth + self.misalign).div_ceil(4))
             + bytes_for::<i32>(self.output_depth)
             + 2 * bytes_for::<i32>(self.quant_len())
             + 2 * bytes_for::<i8>(self.batches * self.output_depth)
@@ -704,15 +708,18 @@ impl FullyConnectedCase {
             self.quant_len(),
         );
         let mut ws = Workspace::new(workspace);
+        let m = self.misalign;
         let (Some(input), Some(filter), Some(bias), Some(multiplier), Some(shift)) = (
-            ws.take::<i8>(b * d),
-            ws.take::<i8>(n * d),
+            ws.take::<u32>((b * d + m).div_ceil(4)),
+            ws.take::<u32>((n * d + m).div_ceil(4)),
             ws.take::<i32>(n),
             ws.take::<i32>(q),
             ws.take::<i32>(q),
         ) else {
             return Err(too_small);
         };
+        let input = &mut bytemuck::cast_slice_mut::<u32, i8>(input)[m..][..b * d];
+        let filter = &mut bytemuck::cast_slice_mut::<u32, i8>(filter)[m..][..n * d];
         let (Some(expected), Some(got), Some(scratch)) = (
             ws.take::<i8>(b * n),
             ws.take::<i8>(b * n),

@@ -12,7 +12,7 @@
 //!
 //! Each function is exactly the same function as its namesake in [`super::emulated`].
 
-use super::{Channels4, Dw3x3Rows, FcRows};
+use super::{Channels4, Dw3x3Rows, FcInput, FcPairs, FcQuant};
 use core::arch::asm;
 
 /// See [`super::emulated::smlad`].
@@ -301,77 +301,6 @@ pub fn mac_block4(acc: [i32; 4], weights: &[i8], patches: &[u32], groups: usize)
         );
     }
     [a0, a1, a2, a3]
-}
-
-/// Two filter rows against one expanded input row, the same function as
-/// [`super::emulated::mac_rows2`]: per group of four bytes of each row one LDR and two
-/// SXTB16, the input pair by one LDRD, four SMLAD (8 MACs in 11 instructions); two groups per
-/// loop iteration.
-#[inline(always)]
-pub fn mac_rows2(acc: [i32; 2], row0: &[i8], row1: &[i8], x: &[u32], groups: usize) -> [i32; 2] {
-    // Bounds first: the assembly reads exactly these ranges.
-    let (row0, row1, x) = (&row0[..4 * groups], &row1[..4 * groups], &x[..2 * groups]);
-    let [mut a0, mut a1] = acc;
-    // SAFETY: reads `4 * groups` bytes from each row (LDR, unaligned allowed on ARMv7-M) and
-    // `2 * groups` words from `x` (LDRD, which needs the word alignment `&[u32]` guarantees),
-    // all in bounds by the slicing above; writes only the operands.
-    unsafe {
-        asm!(
-            "lsrs {n}, {n}, #1",
-            "bcc 2f",
-            "ldrd {x0}, {x1}, [{px}], #8",
-            "ldr {w}, [{p0}], #4",
-            "sxtb16 {o}, {w}, ror #8",
-            "sxtb16 {w}, {w}",
-            "smlad {a0}, {w}, {x0}, {a0}",
-            "smlad {a0}, {o}, {x1}, {a0}",
-            "ldr {w}, [{p1}], #4",
-            "sxtb16 {o}, {w}, ror #8",
-            "sxtb16 {w}, {w}",
-            "smlad {a1}, {w}, {x0}, {a1}",
-            "smlad {a1}, {o}, {x1}, {a1}",
-            "2:",
-            "beq 4f",
-            "3:",
-            "ldrd {x0}, {x1}, [{px}], #8",
-            "ldr {w}, [{p0}], #4",
-            "sxtb16 {o}, {w}, ror #8",
-            "sxtb16 {w}, {w}",
-            "smlad {a0}, {w}, {x0}, {a0}",
-            "smlad {a0}, {o}, {x1}, {a0}",
-            "ldr {w}, [{p1}], #4",
-            "sxtb16 {o}, {w}, ror #8",
-            "sxtb16 {w}, {w}",
-            "smlad {a1}, {w}, {x0}, {a1}",
-            "smlad {a1}, {o}, {x1}, {a1}",
-            "ldrd {x0}, {x1}, [{px}], #8",
-            "ldr {w}, [{p0}], #4",
-            "sxtb16 {o}, {w}, ror #8",
-            "sxtb16 {w}, {w}",
-            "smlad {a0}, {w}, {x0}, {a0}",
-            "smlad {a0}, {o}, {x1}, {a0}",
-            "ldr {w}, [{p1}], #4",
-            "sxtb16 {o}, {w}, ror #8",
-            "sxtb16 {w}, {w}",
-            "smlad {a1}, {w}, {x0}, {a1}",
-            "smlad {a1}, {o}, {x1}, {a1}",
-            "subs {n}, {n}, #1",
-            "bne 3b",
-            "4:",
-            n = inout(reg) groups => _,
-            p0 = inout(reg) row0.as_ptr() => _,
-            p1 = inout(reg) row1.as_ptr() => _,
-            px = inout(reg) x.as_ptr() => _,
-            w = out(reg) _,
-            o = out(reg) _,
-            x0 = out(reg) _,
-            x1 = out(reg) _,
-            a0 = inout(reg) a0,
-            a1 = inout(reg) a1,
-            options(readonly, nostack),
-        );
-    }
-    [a0, a1]
 }
 
 /// The layout [`conv_channels4`]'s assembly reads (byte offsets in the comments).
@@ -916,411 +845,390 @@ pub fn dw3x3_rows(args: &Dw3x3Rows<'_>, out: &mut [i8], step: usize) {
     }
 }
 
-/// The layout [`fc_rows3`]'s assembly reads (byte offsets in the comments).
+/// What [`fc_pairs`]'s assembly works on (byte offsets in the comments): it reads it, and
+/// keeps its loop state in it, through a pointer it saves on the stack.
 #[repr(C)]
-struct FcCtx {
-    weights: u32,       // 0: the next triple's first row
-    x: u32,             // 4
-    groups: u32,        // 8
-    k: u32,             // 12
-    bias: u32,          // 16: the next triple's bias
-    multiplier: u32,    // 20: the next triple's first multiplier
-    shift_offset: u32,  // 24: shift address - multiplier address
-    qstep: u32,         // 28: 4 per channel, 0 per tensor
-    zp2p1: i32,         // 32
-    act_min: i32,       // 36
-    act_max: i32,       // 40
-    saturate_only: u32, // 44
-    out: u32,           // 48
-    triples: u32,       // 52: triples left
+struct FcFrame {
+    x: u32,          // 0: the input row or its expansion
+    k: u32,          // 4: row length, bytes
+    bias: u32,       // 8: the next pair's bias
+    out: u32,        // 12: the next pair's outputs
+    pairs: u32,      // 16: pairs left
+    multiplier: u32, // 20: per tensor the multiplier; per channel the next pair's
+    shift: u32,      // 24: per tensor e = -shift (right shift) or the left shift; per channel the next pair's
+    addend: i32,     // 28: per tensor (2 * zp + 1) << (e - 1), or zp for a left shift; per channel 2 * zp + 1
+    act_min: i32,    // 32
+    act_max: i32,    // 36
+    entry: u32,      // 40: inner loop: 4 * expanded + (8-value steps) % 4
+    epilogue: u32,   // 44: 6 when a group of four values is left, else `quant`
+    weights: u32,    // 48: the first pair's first row
+    offset: u32,     // 52: the input offset in both halves
+    x_end: u32,      // 56: where the input's 8-value steps end
+    quant: u32,      // 60: requantization and clamp (the epilogue table's first six entries)
 }
 
-/// Triples of fully connected outputs, the same function as [`super::emulated::fc_rows3`], in
-/// one block of assembly: per triple the three biases, then per group of four input values one
-/// LDRD of the input pairs and for each row one LDR, two SXTB16 and two SMLAD (12 MACs in 16
-/// instructions), then each row's requantization (ADD of the sign correction, SMMLAR, ASR),
-/// the clamp and three STRB. The loop's state lives in a context struct: the
-/// multiply-accumulate loop needs the registers.
-#[inline(never)]
-pub fn fc_rows3(args: &FcRows<'_>, out: &mut [i8], triples: usize) {
-    if !args.fits(out, triples) {
-        return;
-    }
-    let base = args.multiplier.as_ptr() as u32;
-    let mut ctx = FcCtx {
-        weights: args.weights.as_ptr() as u32,
-        x: args.x.as_ptr() as u32,
-        groups: (args.k / 4) as u32,
-        k: args.k as u32,
-        bias: args.bias.as_ptr() as u32,
-        multiplier: base,
-        shift_offset: (args.shift.as_ptr() as u32).wrapping_sub(base),
-        qstep: if args.per_channel { 4 } else { 0 },
-        zp2p1: args.zero_point.wrapping_mul(2).wrapping_add(1),
-        act_min: args.act_min,
-        act_max: args.act_max,
-        saturate_only: args.saturate_only as u32,
-        out: out.as_mut_ptr() as u32,
-        triples: triples as u32,
+// One step of eight input values against two rows, straight from the int8 input: LDRD of the
+// input, four SXTAB16 (the offset added), then per row LDRD, four SXTB16, four SMLAD: 16 MACs
+// in 23 instructions. Registers: r0-r3 input pairs, r4-r6 filter words, r7/r8 accumulators,
+// r9 offset, r10 input, r11/r12 rows, lr the end of the input's steps.
+macro_rules! fc_step_direct {
+    () => {
+        "ldrd r0, r2, [r10], #8
+        sxtab16 r1, r9, r0, ror #8
+        sxtab16 r0, r9, r0
+        sxtab16 r3, r9, r2, ror #8
+        sxtab16 r2, r9, r2
+        ldrd r4, r5, [r11], #8
+        sxtb16 r6, r4, ror #8
+        sxtb16 r4, r4
+        smlad r7, r4, r0, r7
+        smlad r7, r6, r1, r7
+        sxtb16 r6, r5, ror #8
+        sxtb16 r5, r5
+        smlad r7, r5, r2, r7
+        smlad r7, r6, r3, r7
+        ldrd r4, r5, [r12], #8
+        sxtb16 r6, r4, ror #8
+        sxtb16 r4, r4
+        smlad r8, r4, r0, r8
+        smlad r8, r6, r1, r8
+        sxtb16 r6, r5, ror #8
+        sxtb16 r5, r5
+        smlad r8, r5, r2, r8
+        smlad r8, r6, r3, r8
+        "
     };
-    // SAFETY: `fits` checked that every address this reads or writes is inside the slices:
-    // `3 * triples` rows of `k` bytes (a multiple of four) read four bytes at a time (LDR,
-    // unaligned allowed on ARMv7-M), `k / 2` input words (LDRD: word-aligned as `&[u32]`),
-    // one bias per row, one multiplier and shift per row or one in all, and `3 * triples`
-    // outputs. `ctx` is valid for the block. Registers: the operands and the stack, where `ctx`
-    // is saved during the inner loop.
-    unsafe {
-        asm!(
-            "2:",
-            "ldr {p0}, [{ctx}, #0]",
-            "ldr {p2}, [{ctx}, #12]",
-            "add {p1}, {p0}, {p2}",
-            "add {p2}, {p1}, {p2}",
-            "ldr {px}, [{ctx}, #4]",
-            "ldr {w}, [{ctx}, #16]",
-            "ldr {a0}, [{w}], #4",
-            "ldr {a1}, [{w}], #4",
-            "ldr {a2}, [{w}], #4",
-            "str {w}, [{ctx}, #16]",
-            "lsl {a0}, {a0}, #1",
-            "lsl {a1}, {a1}, #1",
-            "lsl {a2}, {a2}, #1",
-            "push {{{ctx}}}",
-            "ldr {ctx}, [{ctx}, #8]",
-            "lsrs {ctx}, {ctx}, #1",
-            "bcc 4f",
-            "ldrd {x0}, {x1}, [{px}], #8",
-            "ldr {w}, [{p0}], #4",
-            "sxtb16 {o}, {w}, ror #8",
-            "sxtb16 {w}, {w}",
-            "smlad {a0}, {w}, {x0}, {a0}",
-            "smlad {a0}, {o}, {x1}, {a0}",
-            "ldr {w}, [{p1}], #4",
-            "sxtb16 {o}, {w}, ror #8",
-            "sxtb16 {w}, {w}",
-            "smlad {a1}, {w}, {x0}, {a1}",
-            "smlad {a1}, {o}, {x1}, {a1}",
-            "ldr {w}, [{p2}], #4",
-            "sxtb16 {o}, {w}, ror #8",
-            "sxtb16 {w}, {w}",
-            "smlad {a2}, {w}, {x0}, {a2}",
-            "smlad {a2}, {o}, {x1}, {a2}",
-            "4:",
-            "beq 6f",
-            "5:",
-            "ldrd {x0}, {x1}, [{px}], #8",
-            "ldr {w}, [{p0}], #4",
-            "sxtb16 {o}, {w}, ror #8",
-            "sxtb16 {w}, {w}",
-            "smlad {a0}, {w}, {x0}, {a0}",
-            "smlad {a0}, {o}, {x1}, {a0}",
-            "ldr {w}, [{p1}], #4",
-            "sxtb16 {o}, {w}, ror #8",
-            "sxtb16 {w}, {w}",
-            "smlad {a1}, {w}, {x0}, {a1}",
-            "smlad {a1}, {o}, {x1}, {a1}",
-            "ldr {w}, [{p2}], #4",
-            "sxtb16 {o}, {w}, ror #8",
-            "sxtb16 {w}, {w}",
-            "smlad {a2}, {w}, {x0}, {a2}",
-            "smlad {a2}, {o}, {x1}, {a2}",
-            "ldrd {x0}, {x1}, [{px}], #8",
-            "ldr {w}, [{p0}], #4",
-            "sxtb16 {o}, {w}, ror #8",
-            "sxtb16 {w}, {w}",
-            "smlad {a0}, {w}, {x0}, {a0}",
-            "smlad {a0}, {o}, {x1}, {a0}",
-            "ldr {w}, [{p1}], #4",
-            "sxtb16 {o}, {w}, ror #8",
-            "sxtb16 {w}, {w}",
-            "smlad {a1}, {w}, {x0}, {a1}",
-            "smlad {a1}, {o}, {x1}, {a1}",
-            "ldr {w}, [{p2}], #4",
-            "sxtb16 {o}, {w}, ror #8",
-            "sxtb16 {w}, {w}",
-            "smlad {a2}, {w}, {x0}, {a2}",
-            "smlad {a2}, {o}, {x1}, {a2}",
-            "subs {ctx}, {ctx}, #1",
-            "bne 5b",
-            "6:",
-            "pop {{{ctx}}}",
-            // Rows are `k = 4 * groups` bytes: the third row's end is the next triple.
-            "str {p2}, [{ctx}, #0]",
-            "ldr {o}, [{ctx}, #28]",
-            "ldr {px}, [{ctx}, #20]",
-            "ldr {x1}, [{ctx}, #24]",
-            "ldr {x0}, [{ctx}, #32]",
-            // Row 0: e = -shift, addend = (2 * zp + 1) << (e - 1).
-            "ldr {p0}, [{px}]",
-            "ldr {p1}, [{px}, {x1}]",
-            "rsb {p1}, {p1}, #0",
-            "sub {w}, {p1}, #1",
-            "lsl {w}, {x0}, {w}",
-            "add {w}, {w}, {a0}, asr #31",
-            "smmlar {a0}, {a0}, {p0}, {w}",
-            "asr {a0}, {a0}, {p1}",
-            "add {px}, {px}, {o}",
-            // Row 1: e = -shift, addend = (2 * zp + 1) << (e - 1).
-            "ldr {p0}, [{px}]",
-            "ldr {p1}, [{px}, {x1}]",
-            "rsb {p1}, {p1}, #0",
-            "sub {w}, {p1}, #1",
-            "lsl {w}, {x0}, {w}",
-            "add {w}, {w}, {a1}, asr #31",
-            "smmlar {a1}, {a1}, {p0}, {w}",
-            "asr {a1}, {a1}, {p1}",
-            "add {px}, {px}, {o}",
-            // Row 2: e = -shift, addend = (2 * zp + 1) << (e - 1).
-            "ldr {p0}, [{px}]",
-            "ldr {p1}, [{px}, {x1}]",
-            "rsb {p1}, {p1}, #0",
-            "sub {w}, {p1}, #1",
-            "lsl {w}, {x0}, {w}",
-            "add {w}, {w}, {a2}, asr #31",
-            "smmlar {a2}, {a2}, {p0}, {w}",
-            "asr {a2}, {a2}, {p1}",
-            "add {px}, {px}, {o}",
-            "str {px}, [{ctx}, #20]",
-            "ldr {w}, [{ctx}, #44]",
-            "cmp {w}, #0",
-            "beq 7f",
-            "ssat {a0}, #8, {a0}",
-            "ssat {a1}, #8, {a1}",
-            "ssat {a2}, #8, {a2}",
-            "b 8f",
-            "7:",
-            "ldr {w}, [{ctx}, #36]",
-            "cmp {a0}, {w}",
-            "it lt",
-            "movlt {a0}, {w}",
-            "cmp {a1}, {w}",
-            "it lt",
-            "movlt {a1}, {w}",
-            "cmp {a2}, {w}",
-            "it lt",
-            "movlt {a2}, {w}",
-            "ldr {w}, [{ctx}, #40]",
-            "cmp {a0}, {w}",
-            "it gt",
-            "movgt {a0}, {w}",
-            "cmp {a1}, {w}",
-            "it gt",
-            "movgt {a1}, {w}",
-            "cmp {a2}, {w}",
-            "it gt",
-            "movgt {a2}, {w}",
-            "8:",
-            "ldr {w}, [{ctx}, #48]",
-            "strb {a0}, [{w}], #1",
-            "strb {a1}, [{w}], #1",
-            "strb {a2}, [{w}], #1",
-            "str {w}, [{ctx}, #48]",
-            "ldr {w}, [{ctx}, #52]",
-            "subs {w}, {w}, #1",
-            "str {w}, [{ctx}, #52]",
-            "bne 2b",
-            ctx = inout(reg) &mut ctx as *mut FcCtx => _,
-            p0 = out(reg) _,
-            p1 = out(reg) _,
-            p2 = out(reg) _,
-            px = out(reg) _,
-            w = out(reg) _,
-            o = out(reg) _,
-            x0 = out(reg) _,
-            x1 = out(reg) _,
-            a0 = out(reg) _,
-            a1 = out(reg) _,
-            a2 = out(reg) _,
-        );
-    }
 }
 
-/// Pairs of fully connected outputs for word-aligned rows whose length is a multiple of eight
-/// bytes, the same function as [`super::emulated::fc_rows2_aligned`]: per eight input values
-/// one LDM of four input pair words, and per row one LDRD of eight filter bytes, four SXTB16
-/// and four SMLAD (16 MACs in 19 instructions); then the two rows' requantization, clamp and
-/// stores, as [`fc_rows3`]. Same context layout as [`fc_rows3`].
-#[inline(never)]
-pub fn fc_rows2_aligned(args: &FcRows<'_>, out: &mut [i8], pairs: usize) {
-    if !args.fits_aligned(out, pairs) {
+// The same step from the expanded input: one LDM of four pair words (16 MACs in 19
+// instructions).
+macro_rules! fc_step_expanded {
+    () => {
+        "ldm r10!, {{r0-r3}}
+        ldrd r4, r5, [r11], #8
+        sxtb16 r6, r4, ror #8
+        sxtb16 r4, r4
+        smlad r7, r4, r0, r7
+        smlad r7, r6, r1, r7
+        sxtb16 r6, r5, ror #8
+        sxtb16 r5, r5
+        smlad r7, r5, r2, r7
+        smlad r7, r6, r3, r7
+        ldrd r4, r5, [r12], #8
+        sxtb16 r6, r4, ror #8
+        sxtb16 r4, r4
+        smlad r8, r4, r0, r8
+        smlad r8, r6, r1, r8
+        sxtb16 r6, r5, ror #8
+        sxtb16 r5, r5
+        smlad r8, r5, r2, r8
+        smlad r8, r6, r3, r8
+        "
+    };
+}
+
+// The last four input values of a row of `8n + 4` bytes, from the int8 input (at lr, where
+// the steps ended; r10 holds the frame's address by then).
+macro_rules! fc_tail_direct {
+    () => {
+        "ldr r0, [lr]
+        sxtab16 r1, r9, r0, ror #8
+        sxtab16 r0, r9, r0
+        ldr r4, [r11], #4
+        sxtb16 r6, r4, ror #8
+        sxtb16 r4, r4
+        smlad r7, r4, r0, r7
+        smlad r7, r6, r1, r7
+        ldr r4, [r12], #4
+        sxtb16 r6, r4, ror #8
+        sxtb16 r4, r4
+        smlad r8, r4, r0, r8
+        smlad r8, r6, r1, r8
+        "
+    };
+}
+
+// The last four input values from the expansion.
+macro_rules! fc_tail_expanded {
+    () => {
+        "ldrd r0, r1, [lr]
+        ldr r4, [r11], #4
+        sxtb16 r6, r4, ror #8
+        sxtb16 r4, r4
+        smlad r7, r4, r0, r7
+        smlad r7, r6, r1, r7
+        ldr r4, [r12], #4
+        sxtb16 r6, r4, ror #8
+        sxtb16 r4, r4
+        smlad r8, r4, r0, r8
+        smlad r8, r6, r1, r8
+        "
+    };
+}
+
+// Jump through a TBH table of the requantization entry points, indexed by the frame word at
+// `$slot` (`epilogue` or `quant`; r10 points at the frame); entry 6 (`$tail`) handles a last
+// group of four first.
+macro_rules! fc_epilogue_table {
+    ($slot:literal, $tail:literal) => {
+        concat!(
+            "ldr r6, [r10, #", $slot, "]\n",
+            "tbh [pc, r6, lsl #1]\n",
+            "3:\n",
+            ".hword (30f - 3b) / 2\n",
+            ".hword (31f - 3b) / 2\n",
+            ".hword (32f - 3b) / 2\n",
+            ".hword (33f - 3b) / 2\n",
+            ".hword (34f - 3b) / 2\n",
+            ".hword (35f - 3b) / 2\n",
+            ".hword (", $tail, " - 3b) / 2\n"
+        )
+    };
+}
+
+// A right-shift requantization of accumulator `$a` (bias plus products) with r0 = multiplier,
+// r1 = e, r2 = addend: `SMMLAR(2a, m, addend + sign) >> e`, see `crate::dsp::requant`.
+macro_rules! fc_requant_right {
+    ($a:literal) => {
+        concat!(
+            "lsl ", $a, ", ", $a, ", #1\n",
+            "add r3, r2, ", $a, ", asr #31\n",
+            "smmlar ", $a, ", ", $a, ", r0, r3\n",
+            "asr ", $a, ", ", $a, ", r1\n"
+        )
+    };
+}
+
+// A left-shift (or no shift) requantization, r1 = the shift, r2 = the zero point:
+// `SMMLAR(2a << s, m, zp)`.
+macro_rules! fc_requant_left {
+    ($a:literal) => {
+        concat!(
+            "lsl ", $a, ", ", $a, ", #1\n",
+            "lsl ", $a, ", ", $a, ", r1\n",
+            "smmlar ", $a, ", ", $a, ", r0, r2\n"
+        )
+    };
+}
+
+// One row's per-channel requantization: r0/r1 point at its multiplier and shift (advanced),
+// r2 = 2 * zp + 1; e = -shift, addend = (2 * zp + 1) << (e - 1).
+macro_rules! fc_requant_channel {
+    ($a:literal) => {
+        concat!(
+            "ldr r4, [r0], #4\n",
+            "ldr r5, [r1], #4\n",
+            "rsb r5, r5, #0\n",
+            "sub r6, r5, #1\n",
+            "lsl r6, r2, r6\n",
+            "lsl ", $a, ", ", $a, ", #1\n",
+            "add r6, r6, ", $a, ", asr #31\n",
+            "smmlar ", $a, ", ", $a, ", r4, r6\n",
+            "asr ", $a, ", ", $a, ", r5\n"
+        )
+    };
+}
+
+/// Pairs of fully connected outputs, the same function as [`super::emulated::fc_pairs`], in
+/// one block of assembly. Per pair: the two biases, one of the inner loops (chosen once per
+/// call through a TBH table: direct or expanded input, entered where the number of 8-value
+/// steps modulo four says, four steps per iteration), a last group of four values if any,
+/// the requantization (another table), the clamp and two STRB. Per pair of rows and eight
+/// input values 23 instructions from the int8 input, 19 from the expansion; per pair about 28
+/// more. The loop needs all fourteen general registers: the block saves r6 and r7 itself (the
+/// compiler may not hand them out) and keeps its state in the frame, whose address it keeps on
+/// the stack. Inlined into its one caller: a call of its own would save the callee-saved
+/// registers a second time, on a stack that is most of a model's RAM.
+#[inline(always)]
+pub fn fc_pairs(args: &FcPairs<'_>, out: &mut [i8], pairs: usize) {
+    if !args.fits(out, pairs) {
         return;
     }
-    let base = args.multiplier.as_ptr() as u32;
-    let mut ctx = FcCtx {
-        weights: args.weights.as_ptr() as u32,
-        x: args.x.as_ptr() as u32,
-        groups: (args.k / 8) as u32,
-        k: args.k as u32,
+    let k = args.k;
+    let steps = (k / 8) as u32;
+    let (x, step_bytes, expanded) = match args.input {
+        FcInput::Direct(x) => (x.as_ptr() as u32, 8, 0),
+        FcInput::Expanded(x) => (x.as_ptr() as u32, 16, 1),
+    };
+    let saturate_only = args.act_min == -128 && args.act_max == 127;
+    let zp2p1 = args.zero_point.wrapping_mul(2).wrapping_add(1);
+    let (multiplier, shift, addend, quant) = match args.quant {
+        FcQuant::PerTensor { multiplier, shift } if shift < 0 => {
+            let e = shift.unsigned_abs();
+            (multiplier as u32, e, zp2p1 << (e - 1), 0)
+        }
+        FcQuant::PerTensor { multiplier, shift } => {
+            (multiplier as u32, shift as u32, args.zero_point, 1)
+        }
+        FcQuant::PerChannel { multiplier, shift } => (
+            multiplier.as_ptr() as u32,
+            shift.as_ptr() as u32,
+            zp2p1,
+            2,
+        ),
+    };
+    let quant = 2 * quant + (!saturate_only) as u32;
+    let mut frame = FcFrame {
+        x,
+        k: k as u32,
         bias: args.bias.as_ptr() as u32,
-        multiplier: base,
-        shift_offset: (args.shift.as_ptr() as u32).wrapping_sub(base),
-        qstep: if args.per_channel { 4 } else { 0 },
-        zp2p1: args.zero_point.wrapping_mul(2).wrapping_add(1),
+        out: out.as_mut_ptr() as u32,
+        pairs: pairs as u32,
+        multiplier,
+        shift,
+        addend,
         act_min: args.act_min,
         act_max: args.act_max,
-        saturate_only: args.saturate_only as u32,
-        out: out.as_mut_ptr() as u32,
-        triples: pairs as u32,
+        entry: 4 * expanded + steps % 4,
+        epilogue: if k % 8 == 4 { 6 } else { quant },
+        weights: args.weights.as_ptr() as u32,
+        offset: super::pack16(args.input_offset, args.input_offset),
+        x_end: x.wrapping_add(steps * step_bytes),
+        quant,
     };
-    // SAFETY: `fits_aligned` checked that every address this reads or writes is inside the
-    // slices: `2 * pairs` word-aligned rows of `k` bytes (a multiple of eight) read eight bytes
-    // at a time (LDRD), `k / 2` input words read four at a time (LDM; word-aligned as
-    // `&[u32]`), one bias per row, one multiplier and shift per row or one in all, and
-    // `2 * pairs` outputs. `ctx` is valid for the block (`groups` holds eight-byte steps here,
-    // `triples` the pairs). Registers: the operands, r0-r3 (declared clobbered) and the
-    // stack, where `ctx` is saved during the inner loop.
+    // SAFETY: `fits` checked everything the block reads and writes: `2 * pairs` rows of `k`
+    // bytes (a multiple of four, at least eight) from a word-aligned start, read with LDRD and
+    // LDR; the input, `k` word-aligned bytes (LDRD, LDR) or `k / 2` words (LDM, LDRD); one
+    // bias per row (LDRD: word-aligned as `&[i32]`); one multiplier and shift per row when
+    // per channel; `2 * pairs` output bytes. Every shift is in range, so the register shifts
+    // are too. The block writes its loop state into `frame` (borrowed mutably), pushes three
+    // words and pops them (the stack is balanced at its end), restores r6 and r7, and declares
+    // every other register it writes.
     unsafe {
         asm!(
-            "2:",
-            "ldr {p0}, [{ctx}, #0]",
-            "ldr {p1}, [{ctx}, #12]",
-            "add {p1}, {p0}, {p1}",
-            "ldr {px}, [{ctx}, #4]",
-            "ldr {w0}, [{ctx}, #16]",
-            "ldr {a0}, [{w0}], #4",
-            "ldr {a1}, [{w0}], #4",
-            "str {w0}, [{ctx}, #16]",
-            "lsl {a0}, {a0}, #1",
-            "lsl {a1}, {a1}, #1",
-            "push {{{ctx}}}",
-            "ldr {ctx}, [{ctx}, #8]",
-            // Two steps of eight bytes per iteration; an odd one first.
-            "lsrs {ctx}, {ctx}, #1",
-            "bcc 4f",
-            "ldm {px}!, {{r0, r1, r2, r3}}",
-            "ldrd {w0}, {w1}, [{p0}], #8",
-            "sxtb16 {o}, {w0}, ror #8",
-            "sxtb16 {w0}, {w0}",
-            "smlad {a0}, {w0}, r0, {a0}",
-            "smlad {a0}, {o}, r1, {a0}",
-            "sxtb16 {o}, {w1}, ror #8",
-            "sxtb16 {w1}, {w1}",
-            "smlad {a0}, {w1}, r2, {a0}",
-            "smlad {a0}, {o}, r3, {a0}",
-            "ldrd {w0}, {w1}, [{p1}], #8",
-            "sxtb16 {o}, {w0}, ror #8",
-            "sxtb16 {w0}, {w0}",
-            "smlad {a1}, {w0}, r0, {a1}",
-            "smlad {a1}, {o}, r1, {a1}",
-            "sxtb16 {o}, {w1}, ror #8",
-            "sxtb16 {w1}, {w1}",
-            "smlad {a1}, {w1}, r2, {a1}",
-            "smlad {a1}, {o}, r3, {a1}",
-            "4:",
-            "beq 6f",
+            // The frame's address stays at [sp]; outside the inner loops it is in r10.
+            "push {{r0, r6, r7}}",
+            "mov r10, r0",
+            "ldr r12, [r10, #48]",
+            "ldr r9, [r10, #52]",
+            "ldr lr, [r10, #56]",
+            // Per pair: rows r11 and r12 (the previous pair's end), biases, the inner loop.
+            "20:",
+            "ldrd r3, r4, [r10, #4]",
+            "mov r11, r12",
+            "add r12, r12, r3",
+            "ldrd r7, r8, [r4], #8",
+            "str r4, [r10, #8]",
+            "ldr r6, [r10, #40]",
+            "ldr r10, [r10, #0]",
+            "tbh [pc, r6, lsl #1]",
             "3:",
-            "ldm {px}!, {{r0, r1, r2, r3}}",
-            "ldrd {w0}, {w1}, [{p0}], #8",
-            "sxtb16 {o}, {w0}, ror #8",
-            "sxtb16 {w0}, {w0}",
-            "smlad {a0}, {w0}, r0, {a0}",
-            "smlad {a0}, {o}, r1, {a0}",
-            "sxtb16 {o}, {w1}, ror #8",
-            "sxtb16 {w1}, {w1}",
-            "smlad {a0}, {w1}, r2, {a0}",
-            "smlad {a0}, {o}, r3, {a0}",
-            "ldrd {w0}, {w1}, [{p1}], #8",
-            "sxtb16 {o}, {w0}, ror #8",
-            "sxtb16 {w0}, {w0}",
-            "smlad {a1}, {w0}, r0, {a1}",
-            "smlad {a1}, {o}, r1, {a1}",
-            "sxtb16 {o}, {w1}, ror #8",
-            "sxtb16 {w1}, {w1}",
-            "smlad {a1}, {w1}, r2, {a1}",
-            "smlad {a1}, {o}, r3, {a1}",
-            "ldm {px}!, {{r0, r1, r2, r3}}",
-            "ldrd {w0}, {w1}, [{p0}], #8",
-            "sxtb16 {o}, {w0}, ror #8",
-            "sxtb16 {w0}, {w0}",
-            "smlad {a0}, {w0}, r0, {a0}",
-            "smlad {a0}, {o}, r1, {a0}",
-            "sxtb16 {o}, {w1}, ror #8",
-            "sxtb16 {w1}, {w1}",
-            "smlad {a0}, {w1}, r2, {a0}",
-            "smlad {a0}, {o}, r3, {a0}",
-            "ldrd {w0}, {w1}, [{p1}], #8",
-            "sxtb16 {o}, {w0}, ror #8",
-            "sxtb16 {w0}, {w0}",
-            "smlad {a1}, {w0}, r0, {a1}",
-            "smlad {a1}, {o}, r1, {a1}",
-            "sxtb16 {o}, {w1}, ror #8",
-            "sxtb16 {w1}, {w1}",
-            "smlad {a1}, {w1}, r2, {a1}",
-            "smlad {a1}, {o}, r3, {a1}",
-            "subs {ctx}, {ctx}, #1",
-            "bne 3b",
-            "6:",
-            "pop {{{ctx}}}",
-            // Rows are `k` bytes: the second row's end is the next pair.
-            "str {p1}, [{ctx}, #0]",
-            "ldr r0, [{ctx}, #28]",
-            "ldr {px}, [{ctx}, #20]",
-            "ldr {w1}, [{ctx}, #24]",
-            "ldr r1, [{ctx}, #32]",
-            // Row 0: e = -shift, addend = (2 * zp + 1) << (e - 1).
-            "ldr r2, [{px}]",
-            "ldr r3, [{px}, {w1}]",
-            "rsb r3, r3, #0",
-            "sub {w0}, r3, #1",
-            "lsl {w0}, r1, {w0}",
-            "add {w0}, {w0}, {a0}, asr #31",
-            "smmlar {a0}, {a0}, r2, {w0}",
-            "asr {a0}, {a0}, r3",
-            "add {px}, {px}, r0",
-            // Row 1: e = -shift, addend = (2 * zp + 1) << (e - 1).
-            "ldr r2, [{px}]",
-            "ldr r3, [{px}, {w1}]",
-            "rsb r3, r3, #0",
-            "sub {w0}, r3, #1",
-            "lsl {w0}, r1, {w0}",
-            "add {w0}, {w0}, {a1}, asr #31",
-            "smmlar {a1}, {a1}, r2, {w0}",
-            "asr {a1}, {a1}, r3",
-            "add {px}, {px}, r0",
-            "str {px}, [{ctx}, #20]",
-            "ldr {w0}, [{ctx}, #44]",
-            "cmp {w0}, #0",
-            "beq 7f",
-            "ssat {a0}, #8, {a0}",
-            "ssat {a1}, #8, {a1}",
-            "b 8f",
-            "7:",
-            "ldr {w0}, [{ctx}, #36]",
-            "cmp {a0}, {w0}",
+            ".hword (41f - 3b) / 2",
+            ".hword (44f - 3b) / 2",
+            ".hword (43f - 3b) / 2",
+            ".hword (42f - 3b) / 2",
+            ".hword (45f - 3b) / 2",
+            ".hword (48f - 3b) / 2",
+            ".hword (47f - 3b) / 2",
+            ".hword (46f - 3b) / 2",
+            // Direct input: four steps per iteration, entered at step 4 - steps % 4.
+            "41:",
+            fc_step_direct!(),
+            "42:",
+            fc_step_direct!(),
+            "43:",
+            fc_step_direct!(),
+            "44:",
+            fc_step_direct!(),
+            "cmp r10, lr",
+            "bne 41b",
+            "ldr r10, [sp]",
+            fc_epilogue_table!("44", "49f"),
+            "49:",
+            fc_tail_direct!(),
+            fc_epilogue_table!("60", "30f"),
+            // Expanded input.
+            "45:",
+            fc_step_expanded!(),
+            "46:",
+            fc_step_expanded!(),
+            "47:",
+            fc_step_expanded!(),
+            "48:",
+            fc_step_expanded!(),
+            "cmp r10, lr",
+            "bne 45b",
+            "ldr r10, [sp]",
+            fc_epilogue_table!("44", "50f"),
+            "50:",
+            fc_tail_expanded!(),
+            fc_epilogue_table!("60", "30f"),
+            // Requantization, then the clamp, then the stores.
+            "31:",
+            "ldrd r0, r1, [r10, #20]",
+            "ldr r2, [r10, #28]",
+            fc_requant_right!("r7"),
+            fc_requant_right!("r8"),
+            "b 39f",
+            "32:",
+            "ldrd r0, r1, [r10, #20]",
+            "ldr r2, [r10, #28]",
+            fc_requant_left!("r7"),
+            fc_requant_left!("r8"),
+            "b 37f",
+            "33:",
+            "ldrd r0, r1, [r10, #20]",
+            "ldr r2, [r10, #28]",
+            fc_requant_left!("r7"),
+            fc_requant_left!("r8"),
+            "b 39f",
+            "34:",
+            "ldrd r0, r1, [r10, #20]",
+            "ldr r2, [r10, #28]",
+            fc_requant_channel!("r7"),
+            fc_requant_channel!("r8"),
+            "strd r0, r1, [r10, #20]",
+            "b 37f",
+            "35:",
+            "ldrd r0, r1, [r10, #20]",
+            "ldr r2, [r10, #28]",
+            fc_requant_channel!("r7"),
+            fc_requant_channel!("r8"),
+            "strd r0, r1, [r10, #20]",
+            // max(act_min) then min(act_max), as the reference.
+            "39:",
+            "ldrd r0, r1, [r10, #32]",
+            "cmp r7, r0",
             "it lt",
-            "movlt {a0}, {w0}",
-            "cmp {a1}, {w0}",
+            "movlt r7, r0",
+            "cmp r8, r0",
             "it lt",
-            "movlt {a1}, {w0}",
-            "ldr {w0}, [{ctx}, #40]",
-            "cmp {a0}, {w0}",
+            "movlt r8, r0",
+            "cmp r7, r1",
             "it gt",
-            "movgt {a0}, {w0}",
-            "cmp {a1}, {w0}",
+            "movgt r7, r1",
+            "cmp r8, r1",
             "it gt",
-            "movgt {a1}, {w0}",
-            "8:",
-            "ldr {w0}, [{ctx}, #48]",
-            "strb {a0}, [{w0}], #1",
-            "strb {a1}, [{w0}], #1",
-            "str {w0}, [{ctx}, #48]",
-            "ldr {w0}, [{ctx}, #52]",
-            "subs {w0}, {w0}, #1",
-            "str {w0}, [{ctx}, #52]",
-            "bne 2b",
-            ctx = inout(reg) &mut ctx as *mut FcCtx => _,
-            p0 = out(reg) _,
-            p1 = out(reg) _,
-            px = out(reg) _,
-            w0 = out(reg) _,
-            w1 = out(reg) _,
-            o = out(reg) _,
-            a0 = out(reg) _,
-            a1 = out(reg) _,
-            out("r0") _,
+            "movgt r8, r1",
+            "b 38f",
+            "30:",
+            "ldrd r0, r1, [r10, #20]",
+            "ldr r2, [r10, #28]",
+            fc_requant_right!("r7"),
+            fc_requant_right!("r8"),
+            "37:",
+            "ssat r7, #8, r7",
+            "ssat r8, #8, r8",
+            "38:",
+            "ldrd r4, r5, [r10, #12]",
+            "strb r7, [r4], #1",
+            "strb r8, [r4], #1",
+            "subs r5, r5, #1",
+            "strd r4, r5, [r10, #12]",
+            "bne 20b",
+            "pop {{r0, r6, r7}}",
+            inout("r0") &mut frame as *mut FcFrame => _,
             out("r1") _,
             out("r2") _,
             out("r3") _,
+            out("r4") _,
+            out("r5") _,
+            out("r8") _,
+            out("r9") _,
+            out("r10") _,
+            out("r11") _,
+            out("r12") _,
+            out("lr") _,
         );
     }
 }

@@ -2,7 +2,7 @@
 //! Manual, ARMv7-M, section A7.7). Used on every target without the DSP extension, and on the
 //! device by the self-test to check the assembly against it.
 
-use super::{hi16, lo16, pack16, Channels4, Dw3x3Rows, FcRows};
+use super::{hi16, lo16, pack16, Channels4, Dw3x3Rows, FcInput, FcPairs, FcQuant};
 
 /// `SMLAD`: `acc + x.lo*y.lo + x.hi*y.hi` (signed 16×16 products), low 32 bits of the exact
 /// sum. Each product fits in 32 bits; the hardware sets Q if the sum does not, and keeps the
@@ -143,29 +143,6 @@ pub fn mac_block4(acc: [i32; 4], weights: &[i8], patches: &[u32], groups: usize)
     acc
 }
 
-/// Two filter rows against one expanded input row (the fully connected kernel's inner loop;
-/// see [`super::asm::mac_rows2`]): for each group `g` of four bytes of each row, the pairs
-/// from [`sxtb16`]/[`sxtb16_ror8`] times input words `x[2g]`, `x[2g + 1]` with [`smlad`].
-/// Reads `4 * groups` bytes of each row and `2 * groups` words of `x`.
-#[inline(always)]
-pub fn mac_rows2(acc: [i32; 2], row0: &[i8], row1: &[i8], x: &[u32], groups: usize) -> [i32; 2] {
-    let [mut a0, mut a1] = acc;
-    let (row0, row1, x) = (&row0[..4 * groups], &row1[..4 * groups], &x[..2 * groups]);
-    for ((q0, q1), xs) in row0
-        .chunks_exact(4)
-        .zip(row1.chunks_exact(4))
-        .zip(x.chunks_exact(2))
-    {
-        let w0 = u32::from_le_bytes([q0[0] as u8, q0[1] as u8, q0[2] as u8, q0[3] as u8]);
-        let w1 = u32::from_le_bytes([q1[0] as u8, q1[1] as u8, q1[2] as u8, q1[3] as u8]);
-        a0 = smlad(sxtb16(w0), xs[0], a0);
-        a0 = smlad(sxtb16_ror8(w0), xs[1], a0);
-        a1 = smlad(sxtb16(w1), xs[0], a1);
-        a1 = smlad(sxtb16_ror8(w1), xs[1], a1);
-    }
-    [a0, a1]
-}
-
 /// The channel loop of the 1×4 matrix kernel (see [`super::asm::conv_channels4`]): for each
 /// channel `c < channels`, the four pixels' dot products of filter row `c` with the patches
 /// (from `2 * bias[c]`), requantized with a right shift and clamped, stored at
@@ -227,52 +204,49 @@ pub fn dw3x3_rows(args: &Dw3x3Rows<'_>, out: &mut [i8], step: usize) {
     }
 }
 
-/// Triples of fully connected outputs (see [`super::asm::fc_rows3`]): each row's dot
-/// product with the input from `2 * bias` (the arithmetic of [`mac_rows2`]), the right-shift
-/// requantization, the clamp, stored at `out[row]`. Does nothing unless [`FcRows::fits`].
+/// Pairs of fully connected outputs (see [`super::asm::fc_pairs`]): for each of the
+/// `2 * pairs` rows, `bias + Σ (x + input_offset) · w` with [`smlad`] on the pairs of
+/// [`sxtb16`]/[`sxtb16_ror8`] (the input widened with [`sxtab16`]/[`sxtab16_ror8`], or taken
+/// from the expansion), doubled, requantized in the fast form, clamped and stored at
+/// `out[row]`. Does nothing unless [`FcPairs::fits`].
 #[inline(never)]
-pub fn fc_rows3(args: &FcRows<'_>, out: &mut [i8], triples: usize) {
-    if !args.fits(out, triples) {
+pub fn fc_pairs(args: &FcPairs<'_>, out: &mut [i8], pairs: usize) {
+    if !args.fits(out, pairs) {
         return;
     }
-    let (k, groups) = (args.k, args.k / 4);
+    let k = args.k;
+    let offset = pack16(args.input_offset, args.input_offset);
     let zp2p1 = args.zero_point.wrapping_mul(2).wrapping_add(1);
-    for (r, o) in out[..3 * triples].iter_mut().enumerate() {
-        let row = &args.weights[r * k..][..k];
-        let [a, _] = mac_rows2([args.bias[r].wrapping_mul(2), 0], row, row, args.x, groups);
-        let q = if args.per_channel { r } else { 0 };
-        let e = args.shift[q].wrapping_neg() as u32;
-        debug_assert!((1..=31).contains(&e));
-        let addend = zp2p1 << (e - 1);
-        let v = smmlar(a, args.multiplier[q], addend.wrapping_add(a >> 31)) >> e;
-        let v = if args.saturate_only {
-            ssat8(v)
-        } else {
-            v.max(args.act_min).min(args.act_max)
-        };
-        *o = v as i8;
-    }
-}
-
-/// Pairs of fully connected outputs for word-aligned rows of a multiple of eight bytes (see
-/// [`super::asm::fc_rows2_aligned`]): the same results as [`fc_rows3`] on `2 * pairs` rows.
-/// Does nothing unless [`FcRows::fits_aligned`].
-#[inline(never)]
-pub fn fc_rows2_aligned(args: &FcRows<'_>, out: &mut [i8], pairs: usize) {
-    if !args.fits_aligned(out, pairs) {
-        return;
-    }
-    let (k, groups) = (args.k, args.k / 4);
-    let zp2p1 = args.zero_point.wrapping_mul(2).wrapping_add(1);
+    let saturate_only = args.act_min == -128 && args.act_max == 127;
     for (r, o) in out[..2 * pairs].iter_mut().enumerate() {
         let row = &args.weights[r * k..][..k];
-        let [a, _] = mac_rows2([args.bias[r].wrapping_mul(2), 0], row, row, args.x, groups);
-        let q = if args.per_channel { r } else { 0 };
-        let e = args.shift[q].wrapping_neg() as u32;
-        debug_assert!((1..=31).contains(&e));
-        let addend = zp2p1 << (e - 1);
-        let v = smmlar(a, args.multiplier[q], addend.wrapping_add(a >> 31)) >> e;
-        let v = if args.saturate_only {
+        let mut acc = args.bias[r];
+        for (g, q) in row.chunks_exact(4).enumerate() {
+            let w = u32::from_le_bytes([q[0] as u8, q[1] as u8, q[2] as u8, q[3] as u8]);
+            let (even, odd) = match args.input {
+                FcInput::Direct(x) => {
+                    let x = &x[4 * g..][..4];
+                    let v = u32::from_le_bytes([x[0] as u8, x[1] as u8, x[2] as u8, x[3] as u8]);
+                    (sxtab16(offset, v), sxtab16_ror8(offset, v))
+                }
+                FcInput::Expanded(x) => (x[2 * g], x[2 * g + 1]),
+            };
+            acc = smlad(sxtb16(w), even, acc);
+            acc = smlad(sxtb16_ror8(w), odd, acc);
+        }
+        let a = acc.wrapping_mul(2);
+        let (multiplier, shift) = match args.quant {
+            FcQuant::PerTensor { multiplier, shift } => (multiplier, shift),
+            FcQuant::PerChannel { multiplier, shift } => (multiplier[r], shift[r]),
+        };
+        let v = if shift < 0 {
+            let e = shift.unsigned_abs();
+            let addend = zp2p1 << (e - 1);
+            smmlar(a, multiplier, addend.wrapping_add(a >> 31)) >> e
+        } else {
+            smmlar(a << shift, multiplier, args.zero_point)
+        };
+        let v = if saturate_only {
             ssat8(v)
         } else {
             v.max(args.act_min).min(args.act_max)

@@ -66,59 +66,81 @@ impl Channels4<'_> {
     }
 }
 
-/// What [`fc_rows3`] and [`fc_rows2_aligned`] work on: groups of filter rows of a fully connected layer against one
-/// expanded input row, with right-shift requantization and the clamp.
-pub struct FcRows<'a> {
-    /// `3 * triples` rows of `k` bytes (`k` a multiple of four).
+/// The input of [`fc_pairs`]: the int8 row itself, or its expansion into 16-bit pairs.
+#[derive(Clone, Copy)]
+pub enum FcInput<'a> {
+    /// `k` int8 values, word-aligned; each group of four is widened on the fly (two SXTAB16
+    /// with the input offset), once per pair of filter rows.
+    Direct(&'a [i8]),
+    /// `k / 2` words: per group of four values `x0..x3` the pairs `(x0, x2)` and `(x1, x3)`,
+    /// each value already plus the input offset (see `crate::dsp::fully_connected`).
+    Expanded(&'a [u32]),
+}
+
+/// The requantization of the rows [`fc_pairs`] computes.
+#[derive(Clone, Copy)]
+pub enum FcQuant<'a> {
+    /// One multiplier and shift (`-31..=31`) for every row.
+    PerTensor { multiplier: i32, shift: i32 },
+    /// One multiplier and shift per row, every shift a right shift (`-31..=-1`).
+    PerChannel {
+        multiplier: &'a [i32],
+        shift: &'a [i32],
+    },
+}
+
+/// What [`fc_pairs`] works on: pairs of filter rows of a fully connected layer against one
+/// input row, each output `act(requantize(bias + Σ (x + input_offset) · w) + zero_point)`.
+/// The requantization is the fast form of `crate::dsp::requant` on twice the accumulator: the
+/// caller must have checked that it is exact for these rows (no accumulator reaches 2^30).
+#[derive(Clone, Copy)]
+pub struct FcPairs<'a> {
+    /// `2 * pairs` rows of `k` bytes, starting word-aligned.
     pub weights: &'a [i8],
+    /// Row length: a multiple of four, at least eight.
     pub k: usize,
-    /// The expanded input: `k / 2` words.
-    pub x: &'a [u32],
+    pub input: FcInput<'a>,
+    /// Added to every input value (`-input_zero_point`, so that `x + input_offset` fits in 16
+    /// bits); used by [`FcInput::Direct`] only.
+    pub input_offset: i32,
     /// One per row.
     pub bias: &'a [i32],
-    /// One per row, or one for all rows (`per_channel == false`).
-    pub multiplier: &'a [i32],
-    pub shift: &'a [i32],
-    pub per_channel: bool,
+    pub quant: FcQuant<'a>,
     pub zero_point: i32,
     pub act_min: i32,
     pub act_max: i32,
-    pub saturate_only: bool,
 }
 
-impl FcRows<'_> {
-    /// Whether `triples` row triples and their outputs fit; the functions do nothing
-    /// otherwise. Every shift must be in `-31..=-1` (checked by the caller).
-    #[inline(always)]
-    pub fn fits(&self, out: &[i8], triples: usize) -> bool {
-        let rows = 3 * triples;
-        let q = if self.per_channel { rows } else { 1 };
-        triples >= 1
-            && self.k >= 4
-            && self.k % 4 == 0
-            && self.weights.len() >= rows * self.k
-            && self.x.len() >= self.k / 2
-            && self.bias.len() >= rows
-            && self.multiplier.len() >= q
-            && self.shift.len() >= q
-            && out.len() >= rows
-    }
-
-    /// For [`fc_rows2_aligned`]: `pairs` row pairs fit, the rows are word-aligned (the filter
-    /// starts at a multiple of four bytes) and `k` is a multiple of eight.
-    #[inline(always)]
-    pub fn fits_aligned(&self, out: &[i8], pairs: usize) -> bool {
+impl FcPairs<'_> {
+    /// Whether `pairs` row pairs and their outputs fit (everything the assembly reads and
+    /// writes is in bounds and aligned as it needs); the functions do nothing otherwise.
+    #[inline]
+    pub fn fits(&self, out: &[i8], pairs: usize) -> bool {
         let rows = 2 * pairs;
-        let q = if self.per_channel { rows } else { 1 };
+        let k = self.k;
+        let input = match self.input {
+            FcInput::Direct(x) => x.as_ptr() as usize % 4 == 0 && x.len() >= k,
+            FcInput::Expanded(x) => x.len() >= k / 2,
+        };
+        let quant = match self.quant {
+            FcQuant::PerTensor { shift, .. } => (-31..=31).contains(&shift),
+            FcQuant::PerChannel { multiplier, shift } => {
+                multiplier.len() >= rows
+                    && shift.len() >= rows
+                    && shift[..rows].iter().all(|s| (-31..=-1).contains(s))
+            }
+        };
         pairs >= 1
-            && self.k >= 8
-            && self.k % 8 == 0
+            && k >= 8
+            && k % 4 == 0
+            && input
+            && quant
+            && (-32_000..=32_000).contains(&self.input_offset)
             && self.weights.as_ptr() as usize % 4 == 0
-            && self.weights.len() >= rows * self.k
-            && self.x.len() >= self.k / 2
+            && rows
+                .checked_mul(k)
+                .is_some_and(|n| self.weights.len() >= n)
             && self.bias.len() >= rows
-            && self.multiplier.len() >= q
-            && self.shift.len() >= q
             && out.len() >= rows
     }
 }
