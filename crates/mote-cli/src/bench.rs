@@ -333,6 +333,7 @@ pub fn bench(args: &BenchArgs) -> Result<BenchReport> {
         loaded.bytes[14],
         loaded.bytes[15],
     ]);
+    let float32 = has_float32_tensors(&loaded.bytes)?;
     let choice = choose_inputs(args)?;
     let name = model_path
         .file_stem()
@@ -346,7 +347,15 @@ pub fn bench(args: &BenchArgs) -> Result<BenchReport> {
             "building the {} firmware for {} ({})…",
             args.board, name, choice.description
         );
-        let elf = build_firmware(&firmware, &board_dir, &config, &model_path, &choice, args)?;
+        let elf = build_firmware(
+            &firmware,
+            &board_dir,
+            &config,
+            &model_path,
+            &choice,
+            args,
+            float32,
+        )?;
         let elf_copy = std::env::temp_dir().join(format!(
             "mote-bench-{}-{}.elf",
             std::process::id(),
@@ -400,7 +409,18 @@ pub fn bench(args: &BenchArgs) -> Result<BenchReport> {
     unreachable!("the loop returns or fails")
 }
 
-/// `cargo build --release` in the board's folder with the model's variables; returns the ELF.
+/// Whether the artefact has float32 tensors: its firmware needs the board's `float32`
+/// feature (the runtime's float kernels, which int8 firmware leaves out).
+fn has_float32_tensors(bytes: &[u8]) -> Result<bool> {
+    let aligned = mote_format::AlignedBytes::new(bytes);
+    let model = mote_format::Model::from_bytes(aligned.as_slice())?;
+    Ok((0..model.tensor_count())
+        .filter_map(|t| model.tensor(t))
+        .any(|t| t.dtype == mote_format::DType::Float32))
+}
+
+/// `cargo build --release` in the board's folder with the model's variables (and the board's
+/// `float32` feature if `float32`); returns the ELF.
 fn build_firmware(
     firmware: &Path,
     board_dir: &Path,
@@ -408,6 +428,7 @@ fn build_firmware(
     model: &Path,
     choice: &InputChoice,
     args: &BenchArgs,
+    float32: bool,
 ) -> Result<PathBuf> {
     let join = |paths: &[PathBuf]| -> Result<String> {
         Ok(std::env::join_paths(paths)
@@ -432,6 +453,7 @@ fn build_firmware(
             "--bin",
             &board_bin,
         ])
+        .args(float32.then_some(["--features", "float32"]).into_iter().flatten())
         .env("MOTE_MODEL", model)
         .env("MOTE_INPUTS", join(&choice.inputs)?)
         .env("MOTE_GOLDEN_OUTPUTS", join(&choice.golden_outputs)?)
