@@ -35,7 +35,7 @@ pub(crate) fn load(path: &Path, kernels: mote_compiler::Kernels) -> Result<Loade
             path: path.to_path_buf(),
             source,
         })?;
-        let options = mote_compiler::CompileOptions { kernels };
+        let options = mote_compiler::CompileOptions { kernels, ..Default::default() };
         let compiled = mote_compiler::compile_with(&graph, &options).map_err(|source| BuildError::Compile {
             path: path.to_path_buf(),
             source,

@@ -31,7 +31,7 @@ impl LoadedModel {
         let shown = path.display();
         if raw.get(4..8) == Some(b"TFL3") {
             let graph = mote_tflite::import(&raw).with_context(|| format!("importing {shown}"))?;
-            let options = mote_compiler::CompileOptions { kernels };
+            let options = mote_compiler::CompileOptions { kernels, ..Default::default() };
             let compiled = mote_compiler::compile_with(&graph, &options)
                 .with_context(|| format!("compiling {shown}"))?;
             Ok(LoadedModel {

@@ -100,6 +100,7 @@ pub fn describe(bytes: &[u8]) -> Result<Report, FormatError> {
         lower_bound: lower_bound(&model),
         const_bytes: model.const_bytes(),
         artefact_bytes: bytes.len(),
+        scratch: Default::default(),
     })
 }
 

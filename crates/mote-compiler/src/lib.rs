@@ -12,7 +12,10 @@ pub mod planner;
 pub mod quant;
 
 pub use describe::describe;
-pub use lower::{compile, compile_with, kernels_for_target, CompileOptions};
+pub use lower::{
+    compile, compile_with, kernels_for_target, scratch_saving, CompileOptions, ScratchDecision,
+    ScratchPolicy, ScratchReport,
+};
 pub use mote_kernels::scratch::Kernels;
 
 /// Why a graph could not be compiled.
@@ -73,6 +76,9 @@ pub struct Report {
     /// Size of the whole `.mote` artefact (what goes to flash).
     pub artefact_bytes: usize,
     pub total_macs: u64,
+    /// Which operators got the scratch their kernels asked for (empty for an artefact that
+    /// was read, not compiled).
+    pub scratch: ScratchReport,
 }
 
 /// A compiled model: the `.mote` bytes and the report.

@@ -17,20 +17,190 @@ use crate::quant::{
 };
 use crate::{CompileError, Compiled};
 
-/// Which kernels the artefact is compiled for: it decides the scratch memory each operator
-/// gets in the arena plan.
+/// Which kernels the artefact is compiled for, and how much arena their scratch may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CompileOptions {
+    /// Decides the scratch memory each operator asks for.
     pub kernels: Kernels,
+    /// Decides which of those requests the arena plan grants.
+    pub scratch: ScratchPolicy,
 }
 
 impl Default for CompileOptions {
     /// The Cortex-M DSP kernels (Cortex-M4, M7, M33): their scratch costs a little arena and
     /// is simply unused where the reference kernels run, while an artefact without it would
-    /// make a DSP board fall back to the slow kernels.
+    /// make a DSP board fall back to the slow kernels. Scratch is granted within
+    /// [`ScratchPolicy::DEFAULT`].
     fn default() -> Self {
-        CompileOptions { kernels: Kernels::CortexMDsp }
+        CompileOptions {
+            kernels: Kernels::CortexMDsp,
+            scratch: ScratchPolicy::DEFAULT,
+        }
     }
+}
+
+/// Which operators get the scratch their kernels ask for (`mote_kernels::scratch`).
+///
+/// Scratch is working memory for one operator (an im2col block, a depthwise row ring, a
+/// widened input row). A kernel given less than it asks for still gives the same bytes, but
+/// slower: the DSP fully connected kernel widens its input on the fly (a sixth more
+/// instructions in its loop), the DSP convolutions run the reference kernel (several times
+/// slower). So scratch trades instructions for arena, and the arena is most of a model's RAM.
+///
+/// Every policy but [`ScratchPolicy::All`] first plans the activations alone (the baseline
+/// arena), then considers the requests by the instructions they save per byte asked
+/// (convolutions, whose fallback is the reference kernel, long before fully connected
+/// layers), re-plans with each one and keeps it only if the policy accepts the new arena. A
+/// request that fits in memory the activations leave free at its operator does not grow the
+/// arena and is kept by every policy but [`ScratchPolicy::None`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScratchPolicy {
+    /// Every request is granted: the fewest instructions, the largest arena.
+    All,
+    /// No request is granted: the smallest arena.
+    None,
+    /// Keep a grant while the arena stays within the baseline plus `extra_permille`
+    /// thousandths of it.
+    Budget { extra_permille: u32 },
+    /// Keep a grant if it adds at most one byte to the arena per `instructions_per_byte`
+    /// instructions it saves per inference (estimated, see [`scratch_saving`]).
+    Exchange { instructions_per_byte: u32 },
+}
+
+impl ScratchPolicy {
+    /// The default: scratch may grow the arena by one byte per 256 instructions it saves.
+    /// The DSP convolutions' scratch saves thousands of instructions per byte and is kept;
+    /// the fully connected kernel's saves under a hundred and is kept only where it costs
+    /// no arena.
+    pub const DEFAULT: ScratchPolicy = ScratchPolicy::Exchange {
+        instructions_per_byte: 256,
+    };
+}
+
+/// How many instructions per MAC, at the least, a DSP CONV_2D loses without its scratch: it
+/// runs the reference kernel instead (measured on the Cortex-M4 on kws, vww, resnet and
+/// person_detect: 8 to 15 more per MAC).
+const CONV_FALLBACK_INSTRUCTIONS_PER_MAC: u64 = 8;
+
+/// The same for DEPTHWISE_CONV_2D, whose reference kernel is slower still (measured: 20 more
+/// per MAC on micro_speech, about 70 on kws).
+const DEPTHWISE_FALLBACK_INSTRUCTIONS_PER_MAC: u64 = 20;
+
+/// Instructions per inference that node `n`'s scratch saves its kernel, estimated: for a
+/// convolution the reference kernel's extra cost (a lower bound), for a fully connected layer
+/// [`scratch::fully_connected_int8_saving`].
+pub fn scratch_saving(graph: &Graph, n: usize, kernels: Kernels) -> u64 {
+    let node = &graph.nodes[n];
+    match &node.op {
+        Op::Conv2d(_) => graph.macs(n).saturating_mul(CONV_FALLBACK_INSTRUCTIONS_PER_MAC),
+        Op::DepthwiseConv2d(_) => {
+            graph.macs(n).saturating_mul(DEPTHWISE_FALLBACK_INSTRUCTIONS_PER_MAC)
+        }
+        Op::FullyConnected(_) => {
+            let shape = |i: usize| {
+                node.inputs
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .map_or(&[][..], |t| &graph.tensors[t].shape[..])
+            };
+            let (x, filter) = (shape(0), shape(1));
+            let (units, depth) = (
+                filter.first().copied().unwrap_or(0),
+                filter.get(1).copied().unwrap_or(0),
+            );
+            let batches = x.iter().product::<usize>() / depth.max(1);
+            scratch::fully_connected_int8_saving(kernels, batches, depth, units)
+        }
+        _ => 0,
+    }
+}
+
+/// One operator's scratch request and what the policy decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScratchDecision {
+    /// Operator index.
+    pub node: usize,
+    pub op: &'static str,
+    /// Bytes its kernel asked for.
+    pub bytes: usize,
+    /// Instructions per inference the scratch saves, estimated ([`scratch_saving`]).
+    pub saving: u64,
+    pub granted: bool,
+    /// Bytes the grant added to the arena (or would have added, when refused).
+    pub arena_growth: usize,
+}
+
+/// How the scratch policy played out for a model.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ScratchReport {
+    /// The arena planned with no scratch at all.
+    pub baseline_arena: usize,
+    /// Every operator that asked for scratch, in operator order.
+    pub requests: Vec<ScratchDecision>,
+}
+
+/// A scratch request of one operator.
+#[derive(Debug, Clone, Copy)]
+struct ScratchRequest {
+    node: usize,
+    bytes: usize,
+}
+
+/// Decides which `requests` (in operator order, each with its estimated saving) `policy`
+/// grants, given the activation buffers. The buffers it plans are the activations followed by
+/// the granted scratch in operator order, the order [`Lowering`] builds them in, so the final
+/// plan is the last one accepted here.
+fn choose_scratch(
+    activations: &[Buffer],
+    requests: &[(ScratchRequest, u64)],
+    policy: ScratchPolicy,
+) -> (Vec<(bool, usize)>, usize) {
+    let arena = |granted: &[(bool, usize)]| -> usize {
+        let mut buffers = activations.to_vec();
+        for ((r, _), &(g, _)) in requests.iter().zip(granted) {
+            if g {
+                buffers.push(Buffer { size: r.bytes, first_use: r.node, last_use: r.node });
+            }
+        }
+        planner::plan(&buffers, ALIGN).arena_bytes
+    };
+    let mut granted = vec![(false, 0); requests.len()];
+    let baseline = arena(&granted);
+    let mut current = baseline;
+    if policy == ScratchPolicy::None {
+        return (granted, baseline);
+    }
+    // Most instructions saved per byte asked first; ties in operator order.
+    let mut order: Vec<usize> = (0..requests.len()).collect();
+    order.sort_by(|&i, &j| {
+        let (ri, si) = requests[i];
+        let (rj, sj) = requests[j];
+        (sj as u128 * ri.bytes as u128)
+            .cmp(&(si as u128 * rj.bytes as u128))
+            .then(i.cmp(&j))
+    });
+    for i in order {
+        granted[i].0 = true;
+        let with = arena(&granted);
+        let growth = with.saturating_sub(current);
+        let saving = requests[i].1;
+        let keep = match policy {
+            ScratchPolicy::All => true,
+            ScratchPolicy::None => false,
+            ScratchPolicy::Budget { extra_permille } => {
+                with as u128 * 1000 <= baseline as u128 * (1000 + extra_permille as u128)
+            }
+            ScratchPolicy::Exchange {
+                instructions_per_byte,
+            } => growth as u128 * instructions_per_byte as u128 <= saving as u128,
+        };
+        granted[i] = (keep, growth);
+        if keep {
+            current = with;
+        }
+    }
+    (granted, baseline)
 }
 
 /// The kernel family a firmware built for the Rust `target` runs: the Cortex-M DSP kernels
@@ -63,7 +233,24 @@ pub fn compile_with(graph: &Graph, options: &CompileOptions) -> Result<Compiled,
             message: format!("shape {:?} is too large for a microcontroller model", tensor.shape),
         });
     }
-    let mut lowering = Lowering::new(graph, options.kernels)?;
+    // A first lowering with every request granted finds what each operator asks for; the
+    // policy picks the grants; the second lowering builds the artefact with those.
+    let mut probe = Lowering::new(graph, options.kernels, None)?;
+    for n in 0..graph.nodes.len() {
+        probe.lower_node(n)?;
+    }
+    let requests: Vec<(ScratchRequest, u64)> = probe
+        .requests
+        .iter()
+        .map(|r| (*r, scratch_saving(graph, r.node, options.kernels)))
+        .collect();
+    let (granted, baseline_arena) =
+        choose_scratch(&probe.buffers[..probe.activations], &requests, options.scratch);
+    let mut grants = vec![false; graph.nodes.len()];
+    for ((r, _), &(g, _)) in requests.iter().zip(&granted) {
+        grants[r.node] = g;
+    }
+    let mut lowering = Lowering::new(graph, options.kernels, Some(grants))?;
     for n in 0..graph.nodes.len() {
         lowering.lower_node(n)?;
     }
@@ -73,6 +260,21 @@ pub fn compile_with(graph: &Graph, options: &CompileOptions) -> Result<Compiled,
     b.outputs = graph.outputs.iter().map(|t| lowering.arena_index[t]).collect();
     let bytes = b.finish()?;
     let mut report = crate::describe(&bytes)?;
+    report.scratch = ScratchReport {
+        baseline_arena,
+        requests: requests
+            .iter()
+            .zip(&granted)
+            .map(|((r, saving), &(granted, arena_growth))| ScratchDecision {
+                node: r.node,
+                op: graph.nodes[r.node].op.name(),
+                bytes: r.bytes,
+                saving: *saving,
+                granted,
+                arena_growth,
+            })
+            .collect(),
+    };
     for (io, &t) in report
         .inputs
         .iter_mut()
@@ -88,9 +290,15 @@ struct Lowering<'g> {
     graph: &'g Graph,
     kernels: Kernels,
     builder: ModelBuilder,
-    /// Every arena buffer to place: activations (RESHAPE outputs sharing their input's) and
-    /// per-operator scratch.
+    /// Every arena buffer to place: activations (RESHAPE outputs sharing their input's), then
+    /// the granted per-operator scratch in operator order.
     buffers: Vec<Buffer>,
+    /// How many of `buffers` are activations.
+    activations: usize,
+    /// Which operators may have their scratch (`None`: all).
+    grants: Option<Vec<bool>>,
+    /// Every operator's scratch request, granted or not, in operator order.
+    requests: Vec<ScratchRequest>,
     /// For each arena tensor record in the builder, the buffer it lives in.
     record_buffer: Vec<(usize, usize)>,
     /// Format tensor index of each activation.
@@ -137,7 +345,7 @@ fn find(group: &mut [usize], mut t: usize) -> usize {
 impl<'g> Lowering<'g> {
     /// Finds the activations and gives RESHAPE outputs their input's buffer; offsets come
     /// later, once every operator's scratch is known ([`Lowering::place_arena`]).
-    fn new(graph: &'g Graph, kernels: Kernels) -> Result<Self, CompileError> {
+    fn new(graph: &'g Graph, kernels: Kernels, grants: Option<Vec<bool>>) -> Result<Self, CompileError> {
         let n_tensors = graph.tensors.len();
         let is_activation = |t: TensorId| graph.tensors[t].data.is_none();
         let mut used = vec![false; n_tensors];
@@ -237,16 +445,24 @@ impl<'g> Lowering<'g> {
             graph,
             kernels,
             builder,
+            activations: buffers.len(),
             buffers,
+            grants,
+            requests: Vec::new(),
             record_buffer,
             arena_index,
             const_index: HashMap::new(),
         })
     }
 
-    /// Adds a scratch buffer that lives only while node `n` runs, and returns its tensor.
+    /// Records node `n`'s request for `bytes` of scratch and, if the policy granted it, adds a
+    /// scratch buffer that lives only while the node runs and returns its tensor.
     fn scratch(&mut self, n: usize, bytes: usize) -> Option<usize> {
         if bytes == 0 {
+            return None;
+        }
+        self.requests.push(ScratchRequest { node: n, bytes });
+        if self.grants.as_ref().is_some_and(|g| !g.get(n).copied().unwrap_or(false)) {
             return None;
         }
         self.buffers.push(Buffer { size: bytes, first_use: n, last_use: n });
@@ -693,4 +909,79 @@ fn dims4(shape: &[usize]) -> [usize; 4] {
     let r = shape.len().min(4);
     out[4 - r..].copy_from_slice(&shape[shape.len() - r..]);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// ad01's shape: 640 → 128 → 128 → 640, each FULLY_CONNECTED asking for two bytes per input
+    /// value. The first and last operators have no memory to spare; the middle one does.
+    fn chain() -> (Vec<Buffer>, Vec<(ScratchRequest, u64)>) {
+        let sizes = [640, 128, 128, 640];
+        let activations = (0..4)
+            .map(|i| Buffer {
+                size: sizes[i],
+                first_use: i.saturating_sub(1),
+                last_use: i.min(2),
+            })
+            .collect();
+        let requests = (0..3)
+            .map(|n| {
+                let (depth, units) = (sizes[n], sizes[n + 1]);
+                let bytes = scratch::fully_connected_int8(Kernels::CortexMDsp, 1, depth, units);
+                let saving =
+                    scratch::fully_connected_int8_saving(Kernels::CortexMDsp, 1, depth, units);
+                (ScratchRequest { node: n, bytes }, saving)
+            })
+            .collect();
+        (activations, requests)
+    }
+
+    #[test]
+    fn policies_on_a_chain_of_fully_connected_layers() {
+        let (activations, requests) = chain();
+        let flags = |policy| {
+            let (granted, baseline) = choose_scratch(&activations, &requests, policy);
+            assert_eq!(baseline, 768);
+            granted.iter().map(|g| g.0).collect::<Vec<_>>()
+        };
+        assert_eq!(flags(ScratchPolicy::All), [true; 3]);
+        assert_eq!(flags(ScratchPolicy::None), [false; 3]);
+        // Only the middle request fits in free memory; the others would add over 1 KB for
+        // about 20 000 instructions each (20 per byte).
+        assert_eq!(flags(ScratchPolicy::DEFAULT), [false, true, false]);
+        assert_eq!(
+            flags(ScratchPolicy::Budget { extra_permille: 0 }),
+            [false, true, false]
+        );
+        assert_eq!(
+            flags(ScratchPolicy::Exchange {
+                instructions_per_byte: 10
+            }),
+            [true, true, true]
+        );
+    }
+
+    #[test]
+    fn a_budget_bounds_the_arena() {
+        let (activations, requests) = chain();
+        for extra_permille in [0, 125, 500, 1000, 2000, 5000] {
+            let policy = ScratchPolicy::Budget { extra_permille };
+            let (granted, baseline) = choose_scratch(&activations, &requests, policy);
+            let mut buffers = activations.clone();
+            for ((r, _), (g, _)) in requests.iter().zip(&granted) {
+                if *g {
+                    buffers.push(Buffer { size: r.bytes, first_use: r.node, last_use: r.node });
+                }
+            }
+            let plan = planner::plan(&buffers, ALIGN);
+            planner::verify(&buffers, &plan, ALIGN).unwrap();
+            assert!(
+                plan.arena_bytes * 1000 <= baseline * (1000 + extra_permille as usize),
+                "{extra_permille}‰: arena {} over baseline {baseline}",
+                plan.arena_bytes
+            );
+        }
+    }
 }
