@@ -10,7 +10,7 @@
 
 use super::im2col::{Bytes, PatchSink, Words};
 use super::insn::{conv_channels4, mac_block4, smlad, sxtb16, sxtb16_ror8, Channels4};
-use super::requant::{exact, Activation, Channels, Scale};
+use super::requant::{exact_inline, Activation, Channels, Scale};
 use super::{scratch_words, word};
 use crate::conv2d::{tap_range, window_origin};
 use crate::Shape4;
@@ -208,7 +208,7 @@ impl Requant<'_> {
                 .map(|v| self.activation.apply(v))
         } else {
             let b = self.bias().get(c).copied().unwrap_or(0);
-            acc.map(|a| exact(a, b, m, s, zp, self.activation))
+            acc.map(|a| exact_inline(a, b, m, s, zp, self.activation))
         }
     }
 
