@@ -40,17 +40,28 @@ impl Line {
         self
     }
 
+    /// Appends `n` in decimal. The digits come from 32-bit divisions by ten, 16 bits at a
+    /// time below the high word: a 64-bit division would link a library routine of about a
+    /// kilobyte.
     #[inline(never)]
-    pub fn uint(&mut self, mut n: u64) -> &mut Self {
+    pub fn uint(&mut self, n: u64) -> &mut Self {
         let mut digits = [0u8; 20];
         let mut i = digits.len();
+        let (mut hi, mut lo) = ((n >> 32) as u32, n as u32);
         loop {
+            // (hi * 2^32 + lo) / 10: each partial dividend is below 10 * 2^16, so each
+            // partial quotient fits its 16 bits.
+            let (q_hi, r) = (hi / 10, hi % 10);
+            let mid = (r << 16) | (lo >> 16);
+            let (q_mid, r) = (mid / 10, mid % 10);
+            let low = (r << 16) | (lo & 0xffff);
+            let (q_low, r) = (low / 10, low % 10);
+            (hi, lo) = (q_hi, (q_mid << 16) | q_low);
             i -= 1;
             if let Some(d) = digits.get_mut(i) {
-                *d = b'0' + (n % 10) as u8;
+                *d = b'0' + r as u8;
             }
-            n /= 10;
-            if n == 0 || i == 0 {
+            if (hi == 0 && lo == 0) || i == 0 {
                 break;
             }
         }
