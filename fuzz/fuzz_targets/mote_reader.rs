@@ -23,6 +23,7 @@ fuzz_target!(|data: &[u8]| {
         if let Some(info) = model.tensor(t) {
             let _ = model.const_data(&info);
         }
+        let _ = (model.tensor_place(t), model.tensor_shape(t));
     }
     for o in 0..model.op_count() {
         let _ = model.op(o);

@@ -466,6 +466,17 @@ impl<'a> Model<'a> {
         })
     }
 
+    /// Tensor `t`'s dtype and dimensions as stored, and nothing else: what a runtime needs on
+    /// every run for the tensors whose shape a kernel takes, decoded more cheaply than
+    /// [`Model::tensor`]. Validation made the dimensions beyond the rank 1, as
+    /// [`TensorInfo::dims`] has them.
+    #[inline]
+    pub fn tensor_shape(&self, t: usize) -> Option<(DType, [usize; MAX_RANK])> {
+        let rec = self.tensor_record(t)?;
+        let dims = [4, 8, 12, 16].map(|at| le32(rec, at) as usize);
+        Some((DType::from_u8(rec[0])?, dims))
+    }
+
     /// Where tensor `t`'s bytes are, and nothing else: what a runtime needs on every run for
     /// the tensors whose shape it does not use, decoded more cheaply than [`Model::tensor`].
     /// The length is the product of all four stored dimensions, which validation made equal

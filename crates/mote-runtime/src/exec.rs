@@ -69,8 +69,12 @@ impl<'x> Views<'x> {
         arena: &'x mut [u8],
         op: &OpInfo<'_>,
     ) -> Option<&'s mut Self> {
-        let out_info = model.tensor(op.outputs.get(0)?)?;
-        let out = out_info.offset..out_info.offset.checked_add(out_info.byte_len)?;
+        let out_tensor = op.outputs.get(0)?;
+        let (out_dtype, out_dims) = model.tensor_shape(out_tensor)?;
+        let out = match model.tensor_place(out_tensor)? {
+            Place::Arena { offset, len } => offset..offset.checked_add(len)?,
+            Place::Const(_) => return None,
+        };
         let scratch = match takes_scratch(op.opcode)
             .then(|| op.inputs.get(SCRATCH_INPUT))
             .flatten()
@@ -100,8 +104,8 @@ impl<'x> Views<'x> {
             regions: [(0, &*r0), (first.end, &*r1), (second.end, &*r2)],
             out: out_bytes,
             scratch: scratch_bytes,
-            out_dims: out_info.dims,
-            out_dtype: out_info.dtype,
+            out_dims,
+            out_dtype,
         });
         slot.as_mut()
     }
@@ -110,6 +114,12 @@ impl<'x> Views<'x> {
     /// way both `check_op` and the operators' `run_*` reach an input's bytes.
     #[inline(never)]
     fn data(&self, t: usize) -> Option<&'x [u8]> {
+        self.data_inline(t)
+    }
+
+    /// [`Views::data`], inlined into [`Views::inputs`]' loop.
+    #[inline(always)]
+    fn data_inline(&self, t: usize) -> Option<&'x [u8]> {
         match self.model.tensor_place(t)? {
             Place::Const(bytes) => Some(bytes),
             Place::Arena { offset, len } => {
@@ -123,27 +133,22 @@ impl<'x> Views<'x> {
         }
     }
 
+    /// The bytes of inputs `0..N` of `op`, in one pass (an omitted optional input is empty).
+    #[inline(always)]
+    fn inputs<const N: usize>(&self, op: &OpInfo<'_>) -> Option<[&'x [u8]; N]> {
+        let mut bytes: [&'x [u8]; N] = [&[]; N];
+        for (i, b) in bytes.iter_mut().enumerate() {
+            if let Some(t) = op.inputs.get(i) {
+                *b = self.data_inline(t)?;
+            }
+        }
+        Some(bytes)
+    }
+
     /// The bytes of input `i` of `op`.
     #[inline(always)]
     fn input(&self, op: &OpInfo<'_>, i: usize) -> Option<&'x [u8]> {
         self.data(op.inputs.get(i)?)
-    }
-
-    /// Input `i` of `op` as int32 or float32 values, in place (validation guaranteed the
-    /// alignment).
-    #[inline(always)]
-    fn words<T: bytemuck::Pod>(&self, op: &OpInfo<'_>, i: usize) -> Option<&'x [T]> {
-        bytemuck::try_cast_slice(self.input(op, i)?).ok()
-    }
-
-    /// The optional bias at input 2: `Some(None)` when there is none, `None` when it cannot be
-    /// read.
-    #[inline(always)]
-    fn bias<T: bytemuck::Pod>(&self, op: &OpInfo<'_>) -> Option<Option<&'x [T]>> {
-        match op.inputs.get(2) {
-            Some(t) => Some(Some(bytemuck::try_cast_slice(self.data(t)?).ok()?)),
-            None => Some(None),
-        }
     }
 
     /// The description of input `i` of `op`, in a frame of its own, so that a `run_*` keeps
@@ -155,9 +160,9 @@ impl<'x> Views<'x> {
     }
 
     /// The dimensions of input `i` of `op`, as stored (entries beyond the rank are 1).
-    #[inline(never)]
+    #[inline(always)]
     fn dims(&self, op: &OpInfo<'_>, i: usize) -> Option<[usize; 4]> {
-        Some(self.info(op, i)?.dims)
+        Some(self.model.tensor_shape(op.inputs.get(i)?)?.1)
     }
 
     /// The shape of `op`'s output right-aligned into four dimensions.
@@ -184,6 +189,21 @@ impl<'x> Views<'x> {
     #[cfg(feature = "float32")]
     fn out_f32(&mut self) -> Option<&mut [f32]> {
         bytemuck::try_cast_slice_mut(self.out).ok()
+    }
+}
+
+/// Bytes as int32 or float32 values, in place (validation guaranteed the alignment).
+#[inline(always)]
+fn words<T: bytemuck::Pod>(bytes: &[u8]) -> Option<&[T]> {
+    bytemuck::try_cast_slice(bytes).ok()
+}
+
+/// The bias from [`Views::inputs`]: `Some(None)` when `op` has none.
+#[inline(always)]
+fn bias<'b, T: bytemuck::Pod>(op: &OpInfo<'_>, bytes: &'b [u8]) -> Option<Option<&'b [T]>> {
+    match op.inputs.get(2) {
+        Some(_) => Some(Some(words(bytes)?)),
+        None => Some(None),
     }
 }
 
@@ -505,10 +525,10 @@ fn run_conv2d(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> Option<()
     }
     let p: Conv2dParams = op.params()?;
     let (x_dims, f_dims) = (v.dims(op, 0)?, v.dims(op, 1)?);
-    let (input, filter) = (v.input(op, 0)?, v.input(op, 1)?);
+    let [input, filter, bias_bytes, mult, shift] = v.inputs::<5>(op)?;
     match out_dtype {
         DType::Int8 => {
-            let (bias, mult, shift) = (v.bias(op)?, v.words(op, 3)?, v.words(op, 4)?);
+            let (bias, mult, shift) = (bias(op, bias_bytes)?, words(mult)?, words(shift)?);
             let (input, filter) = (bytemuck::cast_slice(input), bytemuck::cast_slice(filter));
             let (output, scratch) = v.out_i8_and_scratch();
             k::select::conv2d_int8(
@@ -517,7 +537,7 @@ fn run_conv2d(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> Option<()
         }
         #[cfg(feature = "float32")]
         DType::Float32 => {
-            let bias = v.bias(op)?;
+            let bias = bias(op, bias_bytes)?;
             let input = bytemuck::try_cast_slice(input).ok()?;
             let filter = bytemuck::try_cast_slice(filter).ok()?;
             let output = v.out_f32()?;
@@ -538,10 +558,10 @@ fn run_depthwise_conv2d(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) ->
     }
     let p: DepthwiseConv2dParams = op.params()?;
     let (x_dims, f_dims) = (v.dims(op, 0)?, v.dims(op, 1)?);
-    let (input, filter) = (v.input(op, 0)?, v.input(op, 1)?);
+    let [input, filter, bias_bytes, mult, shift] = v.inputs::<5>(op)?;
     match out_dtype {
         DType::Int8 => {
-            let (bias, mult, shift) = (v.bias(op)?, v.words(op, 3)?, v.words(op, 4)?);
+            let (bias, mult, shift) = (bias(op, bias_bytes)?, words(mult)?, words(shift)?);
             let (input, filter) = (bytemuck::cast_slice(input), bytemuck::cast_slice(filter));
             let (output, scratch) = v.out_i8_and_scratch();
             k::select::depthwise_conv2d_int8(
@@ -550,7 +570,7 @@ fn run_depthwise_conv2d(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) ->
         }
         #[cfg(feature = "float32")]
         DType::Float32 => {
-            let bias = v.bias(op)?;
+            let bias = bias(op, bias_bytes)?;
             let input = bytemuck::try_cast_slice(input).ok()?;
             let filter = bytemuck::try_cast_slice(filter).ok()?;
             let output = v.out_f32()?;
@@ -606,12 +626,12 @@ fn run_fully_connected(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> 
     }
     let p: FullyConnectedParams = op.params()?;
     let [units, depth, _, _] = v.dims(op, 1)?;
-    let (input, filter) = (v.input(op, 0)?, v.input(op, 1)?);
+    let [input, filter, bias_bytes, mult, shift] = v.inputs::<5>(op)?;
     // Input and output have one dtype (checked).
     let batches = (input.len() / out_dtype.size()).checked_div(depth)?;
     match out_dtype {
         DType::Int8 => {
-            let (bias, mult, shift) = (v.bias(op)?, v.words(op, 3)?, v.words(op, 4)?);
+            let (bias, mult, shift) = (bias(op, bias_bytes)?, words(mult)?, words(shift)?);
             let (input, filter) = (bytemuck::cast_slice(input), bytemuck::cast_slice(filter));
             let (output, scratch) = v.out_i8_and_scratch();
             k::select::fully_connected_int8(
@@ -620,7 +640,7 @@ fn run_fully_connected(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> 
         }
         #[cfg(feature = "float32")]
         DType::Float32 => {
-            let bias = v.bias(op)?;
+            let bias = bias(op, bias_bytes)?;
             let input = bytemuck::try_cast_slice(input).ok()?;
             let filter = bytemuck::try_cast_slice(filter).ok()?;
             let output = v.out_f32()?;

@@ -19,8 +19,8 @@ use mote_format::params::{
     AddParams, DequantizeParams, FullyConnectedParams, QuantizeParams, SoftmaxParams,
 };
 use mote_format::{
-    AlignedBytes, DType, Location, Model, ModelBuilder, OpCode, Params, TensorRecord, HEADER_BYTES,
-    TENSOR_RECORD_BYTES,
+    AlignedBytes, DType, Location, Model, ModelBuilder, OpCode, Params, Place, TensorRecord,
+    HEADER_BYTES, TENSOR_RECORD_BYTES,
 };
 use mote_runtime::{Error, Interpreter};
 use proptest::prelude::*;
@@ -199,6 +199,7 @@ fn exercise_once(bytes: &[u8], seed: u64, invoke: bool, seen: &mut HashSet<u64>)
     let Ok(model) = Model::from_bytes_unchecksummed(bytes) else {
         return Outcome::RefusedByFormat;
     };
+    assert_lean_accessors_agree(&model);
     if model.arena_bytes() > MAX_TEST_ARENA {
         let mut small = AlignedBytes::zeroed(MAX_TEST_ARENA);
         let refused = Interpreter::new(&model, small.as_mut_slice()).err();
@@ -239,6 +240,23 @@ fn exercise_once(bytes: &[u8], seed: u64, invoke: bool, seen: &mut HashSet<u64>)
         let _ = interpreter.output_bytes(j);
     }
     Outcome::Ran { ok }
+}
+
+/// The runtime reads tensors through `tensor_place` and `tensor_shape` on every invoke, and
+/// validates them through `tensor`: on a validated model they must say the same.
+fn assert_lean_accessors_agree(model: &Model<'_>) {
+    for t in 0..model.tensor_count() {
+        let info = model.tensor(t).expect("a validated tensor decodes");
+        assert_eq!(model.tensor_shape(t), Some((info.dtype, info.dims)), "tensor {t}");
+        let place = match info.location {
+            Location::Arena => Place::Arena {
+                offset: info.offset,
+                len: info.byte_len,
+            },
+            Location::Const => Place::Const(model.const_data(&info)),
+        };
+        assert_eq!(model.tensor_place(t), Some(place), "tensor {t}");
+    }
 }
 
 /// A digest of everything the runtime reads from a model when it runs it: each operator's
