@@ -11,6 +11,8 @@ use cortex_m_rt::{entry, exception, ExceptionFrame};
 use mote_harness::Clock;
 use mote_runtime::Arena;
 
+mod vectors;
+
 #[allow(dead_code)]
 mod model {
     include!(concat!(env!("OUT_DIR"), "/mote_model.rs"));

@@ -10,6 +10,9 @@
 #![no_std]
 #![no_main]
 
+#[path = "../vectors.rs"]
+mod vectors;
+
 use cortex_m_rt::{entry, exception, ExceptionFrame};
 use mote_harness::{exit_failure, exit_success, Line};
 use mote_kernels::dsp::self_test::{self_test, Mismatch, KERNELS};
