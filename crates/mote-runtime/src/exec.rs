@@ -523,7 +523,9 @@ fn run_conv2d(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> Option<()
         // (`[1, 4e9, 0, 1]`), and the kernels' loops over them would never end.
         return Some(());
     }
-    let p: Conv2dParams = op.params()?;
+    // Borrowed where it was returned (moving it out of the `Option` would copy it).
+    let params = op.params::<Conv2dParams>();
+    let Some(p) = &params else { return None };
     let (x_dims, f_dims) = (v.dims(op, 0)?, v.dims(op, 1)?);
     let [input, filter, bias_bytes, mult, shift] = v.inputs::<5>(op)?;
     match out_dtype {
@@ -532,7 +534,7 @@ fn run_conv2d(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> Option<()
             let (input, filter) = (bytemuck::cast_slice(input), bytemuck::cast_slice(filter));
             let (output, scratch) = v.out_i8_and_scratch();
             k::select::conv2d_int8(
-                &p, input, x_dims, filter, f_dims, bias, mult, shift, output, out_dims, scratch,
+                p, input, x_dims, filter, f_dims, bias, mult, shift, output, out_dims, scratch,
             );
         }
         #[cfg(feature = "float32")]
@@ -541,7 +543,7 @@ fn run_conv2d(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> Option<()
             let input = bytemuck::try_cast_slice(input).ok()?;
             let filter = bytemuck::try_cast_slice(filter).ok()?;
             let output = v.out_f32()?;
-            k::conv2d::conv2d_f32(&p, input, x_dims, filter, f_dims, bias, output, out_dims);
+            k::conv2d::conv2d_f32(p, input, x_dims, filter, f_dims, bias, output, out_dims);
         }
         _ => return None,
     }
@@ -556,7 +558,8 @@ fn run_depthwise_conv2d(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) ->
     if v.out.is_empty() {
         return Some(()); // as in `run_conv2d`
     }
-    let p: DepthwiseConv2dParams = op.params()?;
+    let params = op.params::<DepthwiseConv2dParams>();
+    let Some(p) = &params else { return None };
     let (x_dims, f_dims) = (v.dims(op, 0)?, v.dims(op, 1)?);
     let [input, filter, bias_bytes, mult, shift] = v.inputs::<5>(op)?;
     match out_dtype {
@@ -565,7 +568,7 @@ fn run_depthwise_conv2d(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) ->
             let (input, filter) = (bytemuck::cast_slice(input), bytemuck::cast_slice(filter));
             let (output, scratch) = v.out_i8_and_scratch();
             k::select::depthwise_conv2d_int8(
-                &p, input, x_dims, filter, f_dims, bias, mult, shift, output, out_dims, scratch,
+                p, input, x_dims, filter, f_dims, bias, mult, shift, output, out_dims, scratch,
             );
         }
         #[cfg(feature = "float32")]
@@ -575,7 +578,7 @@ fn run_depthwise_conv2d(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) ->
             let filter = bytemuck::try_cast_slice(filter).ok()?;
             let output = v.out_f32()?;
             k::depthwise_conv2d::depthwise_conv2d_f32(
-                &p, input, x_dims, filter, f_dims, bias, output, out_dims,
+                p, input, x_dims, filter, f_dims, bias, output, out_dims,
             );
         }
         _ => return None,
@@ -624,7 +627,8 @@ fn run_fully_connected(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> 
     if v.out.is_empty() {
         return Some(()); // as in `run_conv2d`
     }
-    let p: FullyConnectedParams = op.params()?;
+    let params = op.params::<FullyConnectedParams>();
+    let Some(p) = &params else { return None };
     let [units, depth, _, _] = v.dims(op, 1)?;
     let [input, filter, bias_bytes, mult, shift] = v.inputs::<5>(op)?;
     // Input and output have one dtype (checked).
@@ -635,7 +639,7 @@ fn run_fully_connected(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> 
             let (input, filter) = (bytemuck::cast_slice(input), bytemuck::cast_slice(filter));
             let (output, scratch) = v.out_i8_and_scratch();
             k::select::fully_connected_int8(
-                &p, input, filter, bias, mult, shift, output, batches, depth, units, scratch,
+                p, input, filter, bias, mult, shift, output, batches, depth, units, scratch,
             );
         }
         #[cfg(feature = "float32")]
@@ -645,7 +649,7 @@ fn run_fully_connected(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> 
             let filter = bytemuck::try_cast_slice(filter).ok()?;
             let output = v.out_f32()?;
             k::fully_connected::fully_connected_f32(
-                &p, input, filter, bias, output, batches, depth, units,
+                p, input, filter, bias, output, batches, depth, units,
             );
         }
         _ => return None,
@@ -691,7 +695,8 @@ fn run_pool(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> Option<()> 
     if v.out.is_empty() {
         return Some(()); // as in `run_conv2d`
     }
-    let p: Pool2dParams = op.params()?;
+    let params = op.params::<Pool2dParams>();
+    let Some(p) = &params else { return None };
     let x_dims = v.dims(op, 0)?;
     let input = v.input(op, 0)?;
     let average = op.opcode == OpCode::AveragePool2d;
@@ -699,18 +704,18 @@ fn run_pool(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> Option<()> 
         DType::Int8 => {
             let (input, output) = (bytemuck::cast_slice(input), v.out_i8());
             if average {
-                k::select::average_pool2d_int8(&p, input, x_dims, output, out_dims);
+                k::select::average_pool2d_int8(p, input, x_dims, output, out_dims);
             } else {
-                k::select::max_pool2d_int8(&p, input, x_dims, output, out_dims);
+                k::select::max_pool2d_int8(p, input, x_dims, output, out_dims);
             }
         }
         #[cfg(feature = "float32")]
         DType::Float32 => {
             let (input, output) = (bytemuck::try_cast_slice(input).ok()?, v.out_f32()?);
             if average {
-                k::pool2d::average_pool2d_f32(&p, input, x_dims, output, out_dims);
+                k::pool2d::average_pool2d_f32(p, input, x_dims, output, out_dims);
             } else {
-                k::pool2d::max_pool2d_f32(&p, input, x_dims, output, out_dims);
+                k::pool2d::max_pool2d_f32(p, input, x_dims, output, out_dims);
             }
         }
         _ => return None,
@@ -762,13 +767,14 @@ fn run_add(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> Option<()> {
     if v.out.is_empty() {
         return Some(()); // as in `run_conv2d`
     }
-    let p: AddParams = op.params()?;
+    let params = op.params::<AddParams>();
+    let Some(p) = &params else { return None };
     let (xs, ys, os) = (v.dims4(op, 0)?, v.dims4(op, 1)?, v.out_dims4(op)?);
     let (a, b) = (v.input(op, 0)?, v.input(op, 1)?);
     match out_dtype {
         DType::Int8 => {
             let (a, b) = (bytemuck::cast_slice(a), bytemuck::cast_slice(b));
-            k::select::add_int8(&p, a, xs, b, ys, v.out_i8(), os);
+            k::select::add_int8(p, a, xs, b, ys, v.out_i8(), os);
         }
         #[cfg(feature = "float32")]
         DType::Float32 => {
@@ -776,7 +782,7 @@ fn run_add(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> Option<()> {
                 bytemuck::try_cast_slice(a).ok()?,
                 bytemuck::try_cast_slice(b).ok()?,
             );
-            k::add::add_f32(&p, a, xs, b, ys, v.out_f32()?, os);
+            k::add::add_f32(p, a, xs, b, ys, v.out_f32()?, os);
         }
         _ => return None,
     }
@@ -811,16 +817,17 @@ fn run_softmax(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> Option<(
     if v.out.is_empty() {
         return Some(()); // as in `run_conv2d`
     }
-    let p: SoftmaxParams = op.params()?;
+    let params = op.params::<SoftmaxParams>();
+    let Some(p) = &params else { return None };
     // The last dimension, as `check_softmax` took it.
     let depth = v.dims4(op, 0)?[3];
     let input = v.input(op, 0)?;
     match out_dtype {
-        DType::Int8 => k::softmax::softmax_int8(&p, bytemuck::cast_slice(input), v.out_i8(), depth),
+        DType::Int8 => k::softmax::softmax_int8(p, bytemuck::cast_slice(input), v.out_i8(), depth),
         #[cfg(feature = "float32")]
         DType::Float32 => {
             let input = bytemuck::try_cast_slice(input).ok()?;
-            k::softmax::softmax_f32(&p, input, v.out_f32()?, depth)
+            k::softmax::softmax_f32(p, input, v.out_f32()?, depth)
         }
         _ => return None,
     }
@@ -852,16 +859,17 @@ fn run_quantize(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> Option<
     if v.out.is_empty() {
         return Some(()); // as in `run_conv2d`
     }
-    let p: QuantizeParams = op.params()?;
+    let params = op.params::<QuantizeParams>();
+    let Some(p) = &params else { return None };
     let dtype = v.info(op, 0)?.dtype;
     let input = v.input(op, 0)?;
     match dtype {
         #[cfg(feature = "float32")]
         DType::Float32 => {
             let input = bytemuck::try_cast_slice(input).ok()?;
-            k::quantize::quantize_f32_to_int8(&p, input, v.out_i8())
+            k::quantize::quantize_f32_to_int8(p, input, v.out_i8())
         }
-        DType::Int8 => k::quantize::requantize_int8(&p, bytemuck::cast_slice(input), v.out_i8()),
+        DType::Int8 => k::quantize::requantize_int8(p, bytemuck::cast_slice(input), v.out_i8()),
         _ => return None,
     }
     Some(())
@@ -887,9 +895,10 @@ fn run_dequantize(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> Optio
         if v.out.is_empty() {
             return Some(()); // as in `run_conv2d`
         }
-        let p: DequantizeParams = op.params()?;
+        let params = op.params::<DequantizeParams>();
+        let Some(p) = &params else { return None };
         let input = bytemuck::cast_slice(v.input(op, 0)?);
-        k::quantize::dequantize_int8_to_f32(&p, input, v.out_f32()?);
+        k::quantize::dequantize_int8_to_f32(p, input, v.out_f32()?);
         Some(())
     }
     #[cfg(not(feature = "float32"))]

@@ -189,14 +189,16 @@ impl<'m, 'a> Interpreter<'m, 'a> {
     /// Runs every operator in order, calling `profiler` around each.
     pub fn invoke_profiled<P: Profiler>(&mut self, profiler: &mut P) -> Result<(), Error> {
         for o in 0..self.model.op_count() {
-            let Some(op) = self.model.op(o) else {
+            // Borrowed where it was returned (moving it out of the `Option` would copy it).
+            let op = self.model.op(o);
+            let Some(op) = &op else {
                 return Err(Error::Format(FormatError::BadOp {
                     op: o,
                     what: "record",
                 }));
             };
             profiler.before_op(o, op.opcode);
-            exec::run_op(&self.model, self.arena, o, &op)?;
+            exec::run_op(&self.model, self.arena, o, op)?;
             profiler.after_op(o, op.opcode);
         }
         Ok(())
