@@ -494,8 +494,9 @@ impl<'a> Model<'a> {
         match Location::from_u8(rec[2])? {
             Location::Arena => Some(Place::Arena { offset, len }),
             Location::Const => {
-                let at = self.header.const_offset.checked_add(offset)?;
-                Some(Place::Const(self.bytes.get(at..at.checked_add(len)?)?))
+                // Wrapping: a wrapped range starts after it ends, which `get` refuses.
+                let at = self.header.const_offset.wrapping_add(offset);
+                Some(Place::Const(self.bytes.get(at..at.wrapping_add(len))?))
             }
         }
     }
