@@ -25,6 +25,7 @@ pub(crate) struct ModuleSpec<'a> {
     pub host_matches_golden: Option<bool>,
     pub runs: u32,
     pub per_op: bool,
+    pub ops: u32,
 }
 
 /// A string literal for `s` (Rust's `Debug` for `str` escapes exactly as a literal needs).
@@ -99,6 +100,11 @@ pub(crate) fn module(s: &ModuleSpec) -> String {
         "/// Arena the model needs: declare the arena as a static of exactly this size."
     );
     let _ = writeln!(out, "pub const ARENA_BYTES: usize = {};", s.arena_bytes);
+    let _ = writeln!(
+        out,
+        "/// The operators the model uses (`mote_runtime::ops` bits)."
+    );
+    let _ = writeln!(out, "pub const OPS: u32 = {:#x};", s.ops);
     let _ = writeln!(out, "/// The artefact's CRC-32, as stored in its header.");
     let _ = writeln!(out, "pub const CHECKSUM: u32 = {:#010x};", s.checksum);
     out.push_str(

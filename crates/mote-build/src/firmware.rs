@@ -232,7 +232,9 @@ pub fn build_script(fw: &Firmware) -> Result<Embedded, BuildError> {
         };
         let embedded = Embed::new(&model, limits)
             .test_data(test)
-            .kernels(crate::kernels_for_target(&std::env::var("TARGET").unwrap_or_default()))
+            .kernels(crate::kernels_for_target(
+                &std::env::var("TARGET").unwrap_or_default(),
+            ))
             .write(&out_dir)?;
         let memory = out_dir.join("memory.x");
         crate::write_if_changed(

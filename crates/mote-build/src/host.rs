@@ -35,10 +35,15 @@ pub(crate) fn load(path: &Path, kernels: mote_compiler::Kernels) -> Result<Loade
             path: path.to_path_buf(),
             source,
         })?;
-        let options = mote_compiler::CompileOptions { kernels, ..Default::default() };
-        let compiled = mote_compiler::compile_with(&graph, &options).map_err(|source| BuildError::Compile {
-            path: path.to_path_buf(),
-            source,
+        let options = mote_compiler::CompileOptions {
+            kernels,
+            ..Default::default()
+        };
+        let compiled = mote_compiler::compile_with(&graph, &options).map_err(|source| {
+            BuildError::Compile {
+                path: path.to_path_buf(),
+                source,
+            }
         })?;
         Ok(Loaded {
             bytes: compiled.bytes,
@@ -90,6 +95,17 @@ impl HostModel {
             .iter()
             .filter_map(|t| t.and_then(|t| model.tensor(t)))
             .collect()
+    }
+
+    /// The operators the model uses, as a `mote_runtime::ops` set: the firmware builds in
+    /// only these.
+    pub fn op_set(&self) -> u32 {
+        let Ok(model) = self.model() else {
+            return mote_runtime::ops::ALL;
+        };
+        (0..model.op_count())
+            .filter_map(|o| model.op(o))
+            .fold(0, |set, op| set | mote_runtime::ops::bit(op.opcode))
     }
 
     /// Runs the model once on `inputs`, which must match the model's inputs in number,

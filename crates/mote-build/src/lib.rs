@@ -24,7 +24,6 @@ pub use fit::{check_fit, Fit};
 pub use host::{deterministic_input, read_npy, Array, FLOAT_RELATIVE_TOLERANCE};
 pub use mote_compiler::{kernels_for_target, Kernels};
 
-
 /// What a board offers and what the firmware needs besides the model, in bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BoardLimits {
@@ -277,6 +276,7 @@ impl Embed {
             host_matches_golden,
             runs: self.test.runs,
             per_op: self.test.per_op,
+            ops: model.op_set(),
         });
         let module = write(MODULE_FILE, text.as_bytes())?;
         Ok(Embedded {

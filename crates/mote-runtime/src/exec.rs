@@ -30,6 +30,7 @@ use mote_format::params::{
 use mote_format::{DType, Location, Model, OpCode, OpInfo, Place, TensorInfo};
 use mote_kernels as k;
 
+use crate::ops::has;
 use crate::Error;
 
 /// Upper bound for strides, dilations, filter sizes and padding: keeps index arithmetic far
@@ -330,7 +331,11 @@ impl OpCtx<'_, '_> {
 
 /// Checks operator `o` against `arena` (whose contents it does not touch).
 #[inline(never)]
-pub(crate) fn check_op(model: &Model<'_>, arena: &mut [u8], o: usize) -> Result<(), Error> {
+pub(crate) fn check_op<const OPS: u32>(
+    model: &Model<'_>,
+    arena: &mut [u8],
+    o: usize,
+) -> Result<(), Error> {
     let op = model
         .op(o)
         .ok_or(Error::Format(mote_format::FormatError::BadOp {
@@ -342,6 +347,7 @@ pub(crate) fn check_op(model: &Model<'_>, arena: &mut [u8], o: usize) -> Result<
         op,
         index: o,
     };
+    cx.ensure(has(OPS, op.opcode), "operator not compiled into this build")?;
     cx.ensure(op.outputs.len() == 1, "must have exactly one output")?;
     let out = op
         .outputs
@@ -360,14 +366,24 @@ pub(crate) fn check_op(model: &Model<'_>, arena: &mut [u8], o: usize) -> Result<
     cx.scratch()?;
     check_memory(&cx, arena, out.byte_len)?;
     match op.opcode {
-        OpCode::Conv2d | OpCode::DepthwiseConv2d => check_conv(&cx, &out),
-        OpCode::FullyConnected => check_fully_connected(&cx, &out),
-        OpCode::AveragePool2d | OpCode::MaxPool2d => check_pool(&cx, &out),
-        OpCode::Add => check_add(&cx, &out),
-        OpCode::Softmax => check_softmax(&cx, &out),
-        OpCode::Quantize => check_quantize(&cx, &out),
-        OpCode::Dequantize => check_dequantize(&cx, &out),
-        OpCode::Reshape => Ok(()),
+        OpCode::Conv2d | OpCode::DepthwiseConv2d
+            if (has(OPS, OpCode::Conv2d) || has(OPS, OpCode::DepthwiseConv2d)) =>
+        {
+            check_conv(&cx, &out)
+        }
+        OpCode::FullyConnected if has(OPS, OpCode::FullyConnected) => {
+            check_fully_connected(&cx, &out)
+        }
+        OpCode::AveragePool2d | OpCode::MaxPool2d
+            if (has(OPS, OpCode::AveragePool2d) || has(OPS, OpCode::MaxPool2d)) =>
+        {
+            check_pool(&cx, &out)
+        }
+        OpCode::Add if has(OPS, OpCode::Add) => check_add(&cx, &out),
+        OpCode::Softmax if has(OPS, OpCode::Softmax) => check_softmax(&cx, &out),
+        OpCode::Quantize if has(OPS, OpCode::Quantize) => check_quantize(&cx, &out),
+        OpCode::Dequantize if has(OPS, OpCode::Dequantize) => check_dequantize(&cx, &out),
+        _ => Ok(()),
     }
 }
 
@@ -407,22 +423,31 @@ fn check_memory(cx: &OpCtx<'_, '_>, arena: &mut [u8], out_bytes: usize) -> Resul
 /// its output and splits the arena itself, so that a kernel runs one frame below the
 /// interpreter's loop.
 #[inline]
-pub(crate) fn run_op(
+pub(crate) fn run_op<const OPS: u32>(
     model: &Model<'_>,
     arena: &mut [u8],
     o: usize,
     op: &OpInfo<'_>,
 ) -> Result<(), Error> {
     let ran = match op.opcode {
-        OpCode::Conv2d => run_conv2d(model, arena, op),
-        OpCode::DepthwiseConv2d => run_depthwise_conv2d(model, arena, op),
-        OpCode::FullyConnected => run_fully_connected(model, arena, op),
-        OpCode::AveragePool2d | OpCode::MaxPool2d => run_pool(model, arena, op),
-        OpCode::Add => run_add(model, arena, op),
-        OpCode::Softmax => run_softmax(model, arena, op),
-        OpCode::Quantize => run_quantize(model, arena, op),
-        OpCode::Dequantize => run_dequantize(model, arena, op),
-        OpCode::Reshape => run_reshape(model, arena, op),
+        OpCode::Conv2d if has(OPS, OpCode::Conv2d) => run_conv2d(model, arena, op),
+        OpCode::DepthwiseConv2d if has(OPS, OpCode::DepthwiseConv2d) => {
+            run_depthwise_conv2d(model, arena, op)
+        }
+        OpCode::FullyConnected if has(OPS, OpCode::FullyConnected) => {
+            run_fully_connected(model, arena, op)
+        }
+        OpCode::AveragePool2d | OpCode::MaxPool2d
+            if (has(OPS, OpCode::AveragePool2d) || has(OPS, OpCode::MaxPool2d)) =>
+        {
+            run_pool::<OPS>(model, arena, op)
+        }
+        OpCode::Add if has(OPS, OpCode::Add) => run_add(model, arena, op),
+        OpCode::Softmax if has(OPS, OpCode::Softmax) => run_softmax(model, arena, op),
+        OpCode::Quantize if has(OPS, OpCode::Quantize) => run_quantize(model, arena, op),
+        OpCode::Dequantize if has(OPS, OpCode::Dequantize) => run_dequantize(model, arena, op),
+        OpCode::Reshape if has(OPS, OpCode::Reshape) => run_reshape(model, arena, op),
+        _ => None,
     };
     match ran {
         Some(()) => Ok(()),
@@ -688,7 +713,7 @@ fn check_pool(cx: &OpCtx<'_, '_>, out: &TensorInfo) -> Result<(), Error> {
 }
 
 #[inline(never)]
-fn run_pool(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> Option<()> {
+fn run_pool<const OPS: u32>(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> Option<()> {
     let mut slot = None;
     let v = Views::split(&mut slot, model, arena, op)?;
     let (out_dims, out_dtype) = (v.out_dims, v.out_dtype);
@@ -704,8 +729,10 @@ fn run_pool(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> Option<()> 
         DType::Int8 => {
             let (input, output) = (bytemuck::cast_slice(input), v.out_i8());
             if average {
-                k::select::average_pool2d_int8(p, input, x_dims, output, out_dims);
-            } else {
+                if has(OPS, OpCode::AveragePool2d) {
+                    k::select::average_pool2d_int8(p, input, x_dims, output, out_dims);
+                }
+            } else if has(OPS, OpCode::MaxPool2d) {
                 k::select::max_pool2d_int8(p, input, x_dims, output, out_dims);
             }
         }

@@ -22,6 +22,29 @@
 mod error;
 mod exec;
 
+/// Which operators an interpreter is built with, as a bit set (`1 << opcode` per operator),
+/// given as the `OPS` parameter of [`Interpreter`]. A firmware that names its model's set
+/// (`mote-build` emits it as `OPS`) links only those operators' checks and kernels — TFLM's
+/// op resolver, decided at compile time. An artefact using any other operator is refused by
+/// [`Interpreter::with_ops`].
+pub mod ops {
+    use mote_format::OpCode;
+
+    /// Every operator.
+    pub const ALL: u32 = u32::MAX;
+
+    /// The bit of one operator.
+    pub const fn bit(opcode: OpCode) -> u32 {
+        1 << (opcode as u32)
+    }
+
+    /// Whether `set` holds `opcode`; constant when both are, so unused operators' code is
+    /// dropped by the compiler.
+    pub const fn has(set: u32, opcode: OpCode) -> bool {
+        set & bit(opcode) != 0
+    }
+}
+
 pub use error::Error;
 pub use mote_format::{DType, FormatError, Model, OpCode, TensorInfo};
 
@@ -77,16 +100,31 @@ pub struct NoProfiler;
 
 impl Profiler for NoProfiler {}
 
+impl<'m, 'a> Interpreter<'m, 'a> {
+    /// Checks that `arena` is big enough and aligned to 16 bytes and that every operator is
+    /// runnable, then returns an interpreter (with every operator built in) ready for
+    /// [`input_mut`](Self::input_mut).
+    pub fn new(model: &Model<'m>, arena: &'a mut [u8]) -> Result<Self, Error> {
+        Self::with_ops(model, arena)
+    }
+
+    /// Parses and validates `bytes` as a `.mote` artefact, then creates the interpreter.
+    pub fn from_bytes(bytes: &'m [u8], arena: &'a mut [u8]) -> Result<Self, Error> {
+        let model = Model::from_bytes(bytes)?;
+        Self::new(&model, arena)
+    }
+}
+
 /// Runs one model in one arena.
-pub struct Interpreter<'m, 'a> {
+pub struct Interpreter<'m, 'a, const OPS: u32 = { ops::ALL }> {
     model: Model<'m>,
     arena: &'a mut [u8],
 }
 
-impl<'m, 'a> Interpreter<'m, 'a> {
-    /// Checks that `arena` is big enough and aligned to 16 bytes and that every operator is
-    /// runnable, then returns an interpreter ready for [`input_mut`](Self::input_mut).
-    pub fn new(model: &Model<'m>, arena: &'a mut [u8]) -> Result<Self, Error> {
+impl<'m, 'a, const OPS: u32> Interpreter<'m, 'a, OPS> {
+    /// As [`Interpreter::new`], for an interpreter built with only the operators in `OPS`
+    /// (see [`ops`]); an artefact using another operator is refused.
+    pub fn with_ops(model: &Model<'m>, arena: &'a mut [u8]) -> Result<Self, Error> {
         if arena.len() < model.arena_bytes() {
             return Err(Error::ArenaTooSmall {
                 needed: model.arena_bytes(),
@@ -97,18 +135,12 @@ impl<'m, 'a> Interpreter<'m, 'a> {
             return Err(Error::ArenaMisaligned);
         }
         for o in 0..model.op_count() {
-            exec::check_op(model, arena, o)?;
+            exec::check_op::<OPS>(model, arena, o)?;
         }
         Ok(Interpreter {
             model: *model,
             arena,
         })
-    }
-
-    /// Parses and validates `bytes` as a `.mote` artefact, then creates the interpreter.
-    pub fn from_bytes(bytes: &'m [u8], arena: &'a mut [u8]) -> Result<Self, Error> {
-        let model = Model::from_bytes(bytes)?;
-        Self::new(&model, arena)
     }
 
     pub fn model(&self) -> &Model<'m> {
@@ -198,7 +230,7 @@ impl<'m, 'a> Interpreter<'m, 'a> {
                 }));
             };
             profiler.before_op(o, op.opcode);
-            exec::run_op(&self.model, self.arena, o, op)?;
+            exec::run_op::<OPS>(&self.model, self.arena, o, op)?;
             profiler.after_op(o, op.opcode);
         }
         Ok(())

@@ -75,10 +75,10 @@ const CALIBRATION_LOOPS: u32 = 1000;
 /// caller, so that the constant `bench` folds: without per-operator measurement, for example,
 /// the profiling pass is not linked.
 #[inline(always)]
-pub fn run<C: Clock>(clock: &C, bench: &Bench, arena: &mut [u8]) -> ! {
+pub fn run<C: Clock, const OPS: u32>(clock: &C, bench: &Bench, arena: &mut [u8]) -> ! {
     let overhead = calibrate(clock);
 
-    let mut interpreter = load(bench.model, arena);
+    let mut interpreter = load::<OPS>(bench.model, arena);
     if bench.inputs.len() != interpreter.input_count()
         || bench.expected.len() != interpreter.output_count()
     {
@@ -138,7 +138,7 @@ pub fn run<C: Clock>(clock: &C, bench: &Bench, arena: &mut [u8]) -> ! {
 /// The interpreter for `bytes`. Not inlined: the model's validation results stay off
 /// [`run`]'s frame.
 #[inline(never)]
-fn load<'a>(bytes: &'a [u8], arena: &'a mut [u8]) -> Interpreter<'a, 'a> {
+fn load<'a, const OPS: u32>(bytes: &'a [u8], arena: &'a mut [u8]) -> Interpreter<'a, 'a, OPS> {
     // The model is part of this firmware image, so its integrity is the image's: the
     // structural checks stay, the CRC (an 18 KB table and a pass over the weights) goes.
     // The bytes are opaque to the optimizer, as bytes in a flash partition would be: with
@@ -149,7 +149,7 @@ fn load<'a>(bytes: &'a [u8], arena: &'a mut [u8]) -> Interpreter<'a, 'a> {
         Ok(m) => m,
         Err(e) => fail_with("loading the model", &Error::Format(e)),
     };
-    match Interpreter::new(&model, arena) {
+    match Interpreter::<'_, '_, OPS>::with_ops(&model, arena) {
         Ok(i) => i,
         Err(e) => fail_with("creating the interpreter", &e),
     }
@@ -157,9 +157,9 @@ fn load<'a>(bytes: &'a [u8], arena: &'a mut [u8]) -> Interpreter<'a, 'a> {
 
 /// One more inference, measuring and printing each operator; whether its outputs match.
 #[inline(never)]
-fn per_op_pass<C: Clock>(
+fn per_op_pass<C: Clock, const OPS: u32>(
     clock: &C,
-    interpreter: &mut Interpreter,
+    interpreter: &mut Interpreter<'_, '_, OPS>,
     bench: &Bench,
     overhead: u64,
 ) -> bool {
@@ -261,7 +261,10 @@ struct Invoked {
 /// Ticks around one inference, with the same framing as [`ticks_around_nothing`], and the
 /// inference's stack (a [`stack::Probe`] around it).
 #[inline(never)]
-fn ticks_around_invoke<C: Clock>(clock: &C, interpreter: &mut Interpreter) -> Invoked {
+fn ticks_around_invoke<C: Clock, const OPS: u32>(
+    clock: &C,
+    interpreter: &mut Interpreter<'_, '_, OPS>,
+) -> Invoked {
     let probe = stack::Probe::start();
     let t0 = clock.ticks();
     let result = invoke(interpreter);
@@ -278,7 +281,7 @@ fn ticks_around_invoke<C: Clock>(clock: &C, interpreter: &mut Interpreter) -> In
 /// `Interpreter::invoke` as a call of its own (not inlined into [`ticks_around_invoke`]), so
 /// that the probe counts the interpreter loop's frame with the rest of the inference.
 #[inline(never)]
-fn invoke(interpreter: &mut Interpreter) -> Result<(), Error> {
+fn invoke<const OPS: u32>(interpreter: &mut Interpreter<'_, '_, OPS>) -> Result<(), Error> {
     interpreter.invoke()
 }
 
@@ -318,7 +321,7 @@ fn calibration_failed(expected: u64, measured: u64) -> ! {
     exit_failure()
 }
 
-fn load_inputs(interpreter: &mut Interpreter, inputs: &[&[u8]]) {
+fn load_inputs<const OPS: u32>(interpreter: &mut Interpreter<'_, '_, OPS>, inputs: &[&[u8]]) {
     for (i, bytes) in inputs.iter().enumerate() {
         match interpreter.input_bytes_mut(i) {
             Ok(dst) if dst.len() == bytes.len() => dst.copy_from_slice(bytes),
@@ -329,7 +332,10 @@ fn load_inputs(interpreter: &mut Interpreter, inputs: &[&[u8]]) {
 }
 
 /// Whether every output equals the expected bytes; prints the first difference.
-fn compare_outputs(interpreter: &Interpreter, expected: &[&[u8]]) -> bool {
+fn compare_outputs<const OPS: u32>(
+    interpreter: &Interpreter<'_, '_, OPS>,
+    expected: &[&[u8]],
+) -> bool {
     for (j, want) in expected.iter().enumerate() {
         let got = match interpreter.output_bytes(j) {
             Ok(got) => got,

@@ -67,7 +67,11 @@ fn main() -> ! {
     let timer = Timer0::start();
     // SAFETY: `main` runs once and is the only code that touches ARENA.
     let arena = unsafe { &mut *core::ptr::addr_of_mut!(ARENA) };
-    mote_harness::run(&timer, &mote_harness::bench!(model), arena.as_mut_slice())
+    mote_harness::run::<_, { model::OPS }>(
+        &timer,
+        &mote_harness::bench!(model),
+        arena.as_mut_slice(),
+    )
 }
 
 #[exception]
