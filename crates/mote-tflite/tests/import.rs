@@ -4,32 +4,11 @@
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use mote_ir::{DType, Graph, Op};
+use mote_testdata::shared_dir as shared;
 use mote_tflite::{import, TfliteError};
-
-/// The shared reference folder, or `None` (after saying so) when it is absent and not required.
-fn shared() -> Option<PathBuf> {
-    let path = match std::env::var_os("MOTE_SHARED") {
-        Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    };
-    if path.join("models").is_dir() {
-        return Some(path);
-    }
-    if std::env::var_os("MOTE_REQUIRE_SHARED").is_some() {
-        panic!(
-            "reference data not found at {} (MOTE_REQUIRE_SHARED is set; set MOTE_SHARED)",
-            path.display()
-        );
-    }
-    println!(
-        "skipped: reference data not found at {} (set MOTE_SHARED)",
-        path.display()
-    );
-    None
-}
 
 fn read(shared: &Path, model: &str) -> Vec<u8> {
     let path = shared.join("models").join(model);
