@@ -10,6 +10,7 @@ mod describe;
 mod lower;
 pub mod planner;
 pub mod quant;
+pub mod quantize;
 
 pub use describe::describe;
 pub use lower::{
@@ -17,6 +18,7 @@ pub use lower::{
     ScratchPolicy, ScratchReport,
 };
 pub use mote_kernels::scratch::Kernels;
+pub use quantize::{quantize, Calibration, QuantizeError, QuantizeOptions, QuantizeReport, TensorRange};
 
 /// Why a graph could not be compiled.
 #[derive(Debug, thiserror::Error)]

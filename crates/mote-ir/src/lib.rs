@@ -7,8 +7,10 @@
 //! node's tensors and shapes are consistent before anything is lowered.
 
 mod check;
+pub mod eval;
 
 pub use check::output_size;
+pub use eval::{evaluate, Evaluation, Evaluator};
 
 /// Element type of a tensor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
