@@ -1,0 +1,122 @@
+//! Shared by the evaluator, quantizer and TFLM tests: .npy files, a deterministic random
+//! source, and running a graph in mote's runtime.
+
+#![allow(dead_code)] // Each test binary uses a different part.
+
+use std::path::Path;
+
+use mote_format::{AlignedBytes, Model};
+use mote_ir::Graph;
+use mote_runtime::Interpreter;
+
+pub fn read_f32(path: &Path) -> Vec<f32> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    npyz::NpyFile::new(&bytes[..])
+        .and_then(|f| f.into_vec::<f32>())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+pub fn read_i8(path: &Path) -> Vec<i8> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    npyz::NpyFile::new(&bytes[..])
+        .and_then(|f| f.into_vec::<i8>())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+pub fn write_i8(path: &Path, shape: &[usize], data: &[i8]) {
+    use npyz::WriterBuilder;
+    let mut out = Vec::new();
+    let shape: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+    let mut w = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(&shape)
+        .writer(&mut out)
+        .begin_nd()
+        .unwrap();
+    w.extend(data.iter().copied()).unwrap();
+    w.finish().unwrap();
+    std::fs::write(path, out).unwrap();
+}
+
+/// SplitMix64: a few lines, deterministic on every platform, plenty for test inputs.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [lo, hi).
+    pub fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
+        let unit = (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32;
+        lo + (hi - lo) * unit
+    }
+
+    pub fn int8(&mut self) -> i8 {
+        (self.next_u64() >> 56) as u8 as i8
+    }
+}
+
+/// A graph compiled for mote's runtime.
+pub struct Compiled {
+    bytes: AlignedBytes,
+    arena: usize,
+}
+
+impl Compiled {
+    pub fn new(graph: &Graph) -> Self {
+        let compiled = mote_compiler::compile(graph).expect("compile");
+        Compiled {
+            arena: compiled.report.arena_bytes,
+            bytes: AlignedBytes::new(&compiled.bytes),
+        }
+    }
+
+    /// Runs once on the raw bytes of input 0; returns the raw bytes of output 0.
+    pub fn run(&self, input: &[u8]) -> Vec<u8> {
+        let model = Model::from_bytes(self.bytes.as_slice()).expect("artefact");
+        let mut arena = AlignedBytes::zeroed(self.arena.max(model.arena_bytes()));
+        let mut interpreter = Interpreter::new(&model, arena.as_mut_slice()).expect("interpreter");
+        interpreter
+            .input_bytes_mut(0)
+            .unwrap()
+            .copy_from_slice(input);
+        interpreter.invoke().expect("invoke");
+        interpreter.output_bytes(0).unwrap().to_vec()
+    }
+}
+
+pub fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+pub fn bytes_f32(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// The per-tensor (scale, zero point) of a graph tensor.
+pub fn params(graph: &Graph, t: usize) -> (f32, i64) {
+    let q = graph.tensors[t].quant.as_ref().expect("quantized tensor");
+    (q.scale[0], q.zero_point[0])
+}
+
+/// QUANTIZE as TFLite does it: round half away from zero, add the zero point, saturate.
+pub fn quantize(values: &[f32], (scale, zero_point): (f32, i64)) -> Vec<i8> {
+    values
+        .iter()
+        .map(|&v| ((v / scale).round() as i64 + zero_point).clamp(-128, 127) as i8)
+        .collect()
+}
+
+pub fn dequantize(values: &[i8], (scale, zero_point): (f32, i64)) -> Vec<f32> {
+    values
+        .iter()
+        .map(|&q| scale * (q as i64 - zero_point) as f32)
+        .collect()
+}
