@@ -20,6 +20,9 @@ use mote_ir::{
 };
 use tflite_generated::tflite as fb;
 
+mod export;
+pub use export::{export, operator_version};
+
 /// The TFLite schema version mote reads (the only one in use since 2018).
 const SCHEMA_VERSION: u32 = 3;
 
