@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 
 /// Which side of a split.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Part {
     Train,

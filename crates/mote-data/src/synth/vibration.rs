@@ -492,9 +492,9 @@ in `manifest.json` under `test_groups`):\n\n{list}\n",
     )
 }
 
-/// One clip without writing anything: the samples (g) and its operating point. `machine`
-/// and `clip` index the seeded streams exactly as [`synth_vibration`] does not (it numbers
-/// clips by job); this is for inspection and tests.
+/// One clip without writing anything, for inspection and tests: the samples (g) and its
+/// operating point. The machine is the same as in [`synth_vibration`] with this seed;
+/// `clip_index` picks a random stream of its own (not one of the written clips).
 pub fn sample_clip(seed: u64, machine_index: usize, condition: Condition, clip_index: u64, options: &VibrationOptions) -> (Vec<f32>, Recording) {
     let m = machine(seed, machine_index);
     let mut rng = clip_rng(seed ^ 0x7361_6d70, clip_index);
