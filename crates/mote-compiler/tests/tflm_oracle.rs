@@ -3,8 +3,9 @@
 //! Python package) and must give exactly the bytes that mote gives.
 //!
 //! (a) Every model mote covers, imported and exported again, gives TFLM's golden outputs byte
-//! for byte. (b) The int8 graphs mote's quantizer makes from the float models, exported, give
-//! in TFLM the bytes mote's runtime gives, on several inputs.
+//! for byte. (b) The int8 graphs mote's quantizer makes from the float models (each
+//! calibration method, FULLY_CONNECTED per tensor and per channel), exported, give in TFLM the
+//! bytes mote's runtime gives, on several inputs.
 //!
 //! Python is `MOTE_TFLM_PYTHON`, else the workspace's `target/bench-venv/bin/python`, else
 //! `python3` — the first that imports `tflite_micro`. Without one the tests are skipped,
@@ -121,18 +122,24 @@ fn quantized_float_models_run_the_same_in_tflm_and_mote() {
     let Some(shared) = shared_dir() else { return };
     let Some(python) = tflm_python() else { return };
     let dir = scratch_dir("quantized");
-    let cases: &[(&str, &str, Calibration)] = &[
-        ("ad01_fp32", "ad01_int8", Calibration::MinMax),
-        ("vww_96_float", "vww_96_int8", Calibration::Mse),
+    let cases: &[(&str, &str, Calibration, bool)] = &[
+        ("ad01_fp32", "ad01_int8", Calibration::MinMax, true),
+        ("vww_96_float", "vww_96_int8", Calibration::Mse, false),
         (
             "pretrainedResnet",
             "pretrainedResnet_quant",
             Calibration::Percentile(99.99),
+            false,
         ),
-        ("hello_world_float", "hello_world_int8", Calibration::MinMax),
+        (
+            "hello_world_float",
+            "hello_world_int8",
+            Calibration::MinMax,
+            false,
+        ),
     ];
     let mut compared = 0;
-    for &(name, twin, calibration) in cases {
+    for &(name, twin, calibration, fully_connected_per_channel) in cases {
         let g = golden(&shared, name);
         let graph = mote_tflite::import(&std::fs::read(&g.model).unwrap()).unwrap();
         let t = golden(&shared, twin);
@@ -146,9 +153,22 @@ fn quantized_float_models_run_the_same_in_tflm_and_mote() {
             .collect();
         let opts = QuantizeOptions {
             calibration,
-            ..Default::default()
+            fully_connected_per_channel,
         };
         let (q, _) = quantize(&graph, &samples, &opts).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let per_channel_fc = q.nodes.iter().any(|n| {
+            matches!(n.op, mote_ir::Op::FullyConnected(_))
+                && n.inputs[1].is_some_and(|f| {
+                    q.tensors[f]
+                        .quant
+                        .as_ref()
+                        .is_some_and(|q| q.scale.len() > 1)
+                })
+        });
+        assert_eq!(
+            per_channel_fc, fully_connected_per_channel,
+            "{name}: FULLY_CONNECTED quantization"
+        );
         let model = dir.join(format!("{name}_int8.tflite"));
         std::fs::write(&model, mote_tflite::export(&q).unwrap()).unwrap();
 

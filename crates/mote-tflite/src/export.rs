@@ -230,11 +230,10 @@ fn builtin(op: &Op) -> fb::BuiltinOperator {
 }
 
 /// The version TFLite's `op_version.cc` gives an operator with these tensors, for the cases
-/// mote produces: the int8 kernels (per-channel CONV_2D and DEPTHWISE_CONV_2D are version 3,
-/// FULLY_CONNECTED 4, pooling, ADD and SOFTMAX 2, DEQUANTIZE 2, int8-to-int8 QUANTIZE 2) and
-/// version 1 for float32, except DEPTHWISE_CONV_2D with dilation (2), FULLY_CONNECTED with
-/// `keep_num_dims` (5) or without a bias input (6). These are the versions found in the
-/// converter-written reference models.
+/// mote produces: for int8, CONV_2D and DEPTHWISE_CONV_2D 3, FULLY_CONNECTED 4 (per tensor or
+/// per channel), pooling, ADD, SOFTMAX and DEQUANTIZE 2, QUANTIZE 1; for float32 1, except
+/// DEPTHWISE_CONV_2D with dilation (2); FULLY_CONNECTED with `keep_num_dims` 5 and without a
+/// bias input 6. These are also the versions in the converter-written reference models.
 pub fn operator_version(graph: &Graph, node: &Node) -> i32 {
     let dtype = |i: usize| {
         node.inputs
@@ -280,13 +279,8 @@ pub fn operator_version(graph: &Graph, node: &Node) -> i32 {
             }
         }
         Op::Reshape => 1,
-        Op::Quantize => {
-            if int8 {
-                2
-            } else {
-                1
-            }
-        }
+        // Versions 2-4 are for int16, per-channel and int4 outputs, which mote does not make.
+        Op::Quantize => 1,
         Op::Dequantize => {
             if int8 {
                 2
