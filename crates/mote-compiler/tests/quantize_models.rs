@@ -15,7 +15,9 @@
 
 mod common;
 
-use common::{dequantize, params, quantize as quantize_input, read_i8, Compiled, Rng};
+use common::{
+    dequantize, params, quantize as quantize_input, read_i8, synthetic_graph, Compiled, Rng,
+};
 use mote_compiler::{quantize, Calibration, QuantizeOptions, QuantizeReport};
 use mote_ir::{Evaluator, Graph, Op};
 use mote_testdata::{golden, shared_dir};
@@ -291,5 +293,51 @@ fn errors_name_what_is_wrong() {
         let raw = runtime.run(&[quantize_input(&[x], inp)[0] as u8]);
         let y = dequantize(&[raw[0] as i8], out)[0];
         assert!((y - x.sin()).abs() < 0.15, "sin({x}) ≈ {y}");
+    }
+}
+
+/// The synthetic graph's operators the reference models lack quantize as TFLite would: the
+/// ADD's constant operand as an asymmetric int8 tensor, MAX_POOL sharing its input's
+/// parameters, RELU6's output range within [0, 6], no bias invented where there was none; and
+/// the int8 model's probabilities stay near the float ones.
+#[test]
+fn synthetic_graph_quantizes_as_tflite_would() {
+    let graph = synthetic_graph(3);
+    let elements = graph.tensors[graph.inputs[0]].elements();
+    let mut rng = Rng(5);
+    let mut random = || -> Vec<f32> { (0..elements).map(|_| rng.uniform(-1.0, 1.0)).collect() };
+    let samples: Vec<Vec<f32>> = (0..16).map(|_| random()).collect();
+    let (q, report) = quantize(&graph, &samples, &QuantizeOptions::default()).unwrap();
+
+    let by_name = |name: &str| q.tensors.iter().position(|t| t.name == name).unwrap();
+    let offset = &q.tensors[by_name("offset")];
+    assert_eq!(offset.dtype, mote_ir::DType::Int8);
+    assert!(offset.quant.as_ref().unwrap().is_per_tensor());
+    assert_eq!(params(&q, by_name("maxpool")), params(&q, by_name("dw")));
+    let relu6 = report.ranges.iter().find(|r| r.name == "conv").unwrap();
+    assert!(
+        relu6.chosen[0] == 0.0 && relu6.chosen[1] <= 6.0 + relu6.scale,
+        "{relu6:?}"
+    );
+    assert_eq!(q.nodes[0].inputs[2], None, "the convolution had no bias");
+    assert_eq!(q.nodes[6].inputs.len(), 2, "FULLY_CONNECTED had no bias");
+
+    let evaluator = Evaluator::new(&graph).unwrap();
+    let runtime = Compiled::new(&q);
+    let (inp, out) = (params(&q, q.inputs[0]), params(&q, q.outputs[0]));
+    for _ in 0..8 {
+        let input = random();
+        let want = evaluator.run(&[&input]).unwrap().into_outputs().remove(0);
+        let raw = runtime.run(
+            &quantize_input(&input, inp)
+                .iter()
+                .map(|&v| v as u8)
+                .collect::<Vec<_>>(),
+        );
+        let got = dequantize(&raw.iter().map(|&b| b as i8).collect::<Vec<_>>(), out);
+        for (g, w) in got.iter().zip(&want) {
+            // Measured: within 0.004 of the float probabilities.
+            assert!((g - w).abs() < 0.01, "int8 {got:?} vs float {want:?}");
+        }
     }
 }

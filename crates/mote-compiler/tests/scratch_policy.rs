@@ -45,13 +45,20 @@ fn buffers_and_plan(bytes: &[u8]) -> (Vec<Buffer>, Plan) {
         }
         let key = *root.get(&t).unwrap_or(&t);
         let e = spans.entry(key).or_insert((
-            Buffer { size: info.byte_len, first_use: at, last_use: at },
+            Buffer {
+                size: info.byte_len,
+                first_use: at,
+                last_use: at,
+            },
             info.offset,
         ));
         e.0.first_use = e.0.first_use.min(at);
         e.0.last_use = e.0.last_use.max(at);
         e.0.size = e.0.size.max(info.byte_len);
-        assert_eq!(e.1, info.offset, "tensors of one buffer at different offsets");
+        assert_eq!(
+            e.1, info.offset,
+            "tensors of one buffer at different offsets"
+        );
     };
     for t in model.inputs().iter().flatten() {
         touch(t, 0);
@@ -78,12 +85,17 @@ fn buffers_and_plan(bytes: &[u8]) -> (Vec<Buffer>, Plan) {
 
 #[test]
 fn policies_on_the_reference_models() {
-    let Some(shared) = mote_testdata::shared_dir() else { return };
+    let Some(shared) = mote_testdata::shared_dir() else {
+        return;
+    };
     for path in MODELS {
         let bytes = std::fs::read(shared.join("models").join(path)).unwrap();
         let graph = mote_tflite::import(&bytes).unwrap();
         let compile = |scratch| {
-            let options = CompileOptions { kernels: Kernels::CortexMDsp, scratch };
+            let options = CompileOptions {
+                kernels: Kernels::CortexMDsp,
+                scratch,
+            };
             compile_with(&graph, &options).unwrap()
         };
         let none = compile(ScratchPolicy::None);
@@ -93,7 +105,12 @@ fn policies_on_the_reference_models() {
             ("none", ScratchPolicy::None),
             ("all", ScratchPolicy::All),
             ("budget 0", ScratchPolicy::Budget { extra_permille: 0 }),
-            ("budget 1/8", ScratchPolicy::Budget { extra_permille: 125 }),
+            (
+                "budget 1/8",
+                ScratchPolicy::Budget {
+                    extra_permille: 125,
+                },
+            ),
             ("default", ScratchPolicy::DEFAULT),
         ] {
             let compiled = compile(policy);
@@ -104,8 +121,16 @@ fn policies_on_the_reference_models() {
             }
             assert_eq!(report.arena_bytes, plan.arena_bytes);
             assert_eq!(report.scratch.baseline_arena, baseline, "{path}, {name}");
-            assert!(report.arena_bytes >= baseline && report.arena_bytes <= all.report.arena_bytes.max(baseline));
-            let granted: Vec<_> = report.scratch.requests.iter().filter(|d| d.granted).collect();
+            assert!(
+                report.arena_bytes >= baseline
+                    && report.arena_bytes <= all.report.arena_bytes.max(baseline)
+            );
+            let granted: Vec<_> = report
+                .scratch
+                .requests
+                .iter()
+                .filter(|d| d.granted)
+                .collect();
             // Every granted scratch is in the plan, each on its own operator.
             let scratch_bytes: usize = granted.iter().map(|d| d.bytes).sum();
             let planned: usize = buffers
@@ -113,7 +138,10 @@ fn policies_on_the_reference_models() {
                 .filter(|b| b.first_use == b.last_use)
                 .map(|b| b.size)
                 .sum();
-            assert!(planned >= scratch_bytes, "{path}, {name}: granted scratch missing from the plan");
+            assert!(
+                planned >= scratch_bytes,
+                "{path}, {name}: granted scratch missing from the plan"
+            );
             match policy {
                 ScratchPolicy::None => assert!(granted.is_empty()),
                 ScratchPolicy::All => {
@@ -125,10 +153,15 @@ fn policies_on_the_reference_models() {
                     "{path}, {name}: arena {} over the budget",
                     report.arena_bytes
                 ),
-                ScratchPolicy::Exchange { instructions_per_byte } => {
+                ScratchPolicy::Exchange {
+                    instructions_per_byte,
+                } => {
                     let saved: u64 = granted.iter().map(|d| d.saving).sum();
                     let growth = (report.arena_bytes - baseline) as u64;
-                    assert!(growth * instructions_per_byte as u64 <= saved, "{path}, {name}");
+                    assert!(
+                        growth * instructions_per_byte as u64 <= saved,
+                        "{path}, {name}"
+                    );
                     for d in &report.scratch.requests {
                         assert_eq!(
                             d.granted,

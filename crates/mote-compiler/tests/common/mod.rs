@@ -120,3 +120,115 @@ pub fn dequantize(values: &[i8], (scale, zero_point): (f32, i64)) -> Vec<f32> {
         .map(|&q| scale * (q as i64 - zero_point) as f32)
         .collect()
 }
+
+/// A small float graph with what the reference models lack: a dilated convolution without
+/// bias and with RELU6, a depthwise convolution with depth multiplier 2 and stride 2, MAX_POOL,
+/// an ADD of a broadcast constant, AVERAGE_POOL, a RESHAPE without shape operand, a
+/// FULLY_CONNECTED without bias, SOFTMAX. Weights are random in [-0.5, 0.5).
+pub fn synthetic_graph(seed: u64) -> Graph {
+    use mote_ir::{
+        Activation, AddAttrs, Conv2dAttrs, DType, DepthwiseConv2dAttrs, FullyConnectedAttrs, Node,
+        Op, Padding, Pool2dAttrs, SoftmaxAttrs, Tensor,
+    };
+    let mut rng = Rng(seed);
+    let mut tensors = Vec::new();
+    let mut add = |name: &str, shape: &[usize], constant: bool, rng: &mut Rng| {
+        let n: usize = shape.iter().product();
+        tensors.push(Tensor {
+            name: name.into(),
+            dtype: DType::Float32,
+            shape: shape.to_vec(),
+            quant: None,
+            data: constant
+                .then(|| f32_bytes(&(0..n).map(|_| rng.uniform(-0.5, 0.5)).collect::<Vec<_>>())),
+        });
+        tensors.len() - 1
+    };
+    let x = add("x", &[1, 12, 12, 3], false, &mut rng);
+    let w1 = add("conv/filter", &[8, 3, 3, 3], true, &mut rng);
+    let a1 = add("conv", &[1, 12, 12, 8], false, &mut rng);
+    let w2 = add("dw/filter", &[1, 3, 3, 16], true, &mut rng);
+    let b2 = add("dw/bias", &[16], true, &mut rng);
+    let a2 = add("dw", &[1, 5, 5, 16], false, &mut rng);
+    let a3 = add("maxpool", &[1, 3, 3, 16], false, &mut rng);
+    let c4 = add("offset", &[16], true, &mut rng);
+    let a4 = add("add", &[1, 3, 3, 16], false, &mut rng);
+    let a5 = add("avgpool", &[1, 1, 1, 16], false, &mut rng);
+    let a6 = add("flat", &[1, 16], false, &mut rng);
+    let w7 = add("fc/filter", &[4, 16], true, &mut rng);
+    let a7 = add("logits", &[1, 4], false, &mut rng);
+    let a8 = add("probabilities", &[1, 4], false, &mut rng);
+    let node = |op, inputs: Vec<Option<usize>>, out| Node {
+        op,
+        inputs,
+        outputs: vec![out],
+    };
+    let nodes = vec![
+        node(
+            Op::Conv2d(Conv2dAttrs {
+                padding: Padding::Same,
+                stride: [1, 1],
+                dilation: [2, 2],
+                activation: Activation::Relu6,
+            }),
+            vec![Some(x), Some(w1), None],
+            a1,
+        ),
+        node(
+            Op::DepthwiseConv2d(DepthwiseConv2dAttrs {
+                padding: Padding::Valid,
+                stride: [2, 2],
+                dilation: [1, 1],
+                depth_multiplier: 2,
+                activation: Activation::Relu,
+            }),
+            vec![Some(a1), Some(w2), Some(b2)],
+            a2,
+        ),
+        node(
+            Op::MaxPool2d(Pool2dAttrs {
+                padding: Padding::Same,
+                stride: [2, 2],
+                filter: [2, 2],
+                activation: Activation::None,
+            }),
+            vec![Some(a2)],
+            a3,
+        ),
+        node(
+            Op::Add(AddAttrs {
+                activation: Activation::None,
+            }),
+            vec![Some(a3), Some(c4)],
+            a4,
+        ),
+        node(
+            Op::AveragePool2d(Pool2dAttrs {
+                padding: Padding::Valid,
+                stride: [1, 1],
+                filter: [3, 3],
+                activation: Activation::None,
+            }),
+            vec![Some(a4)],
+            a5,
+        ),
+        node(Op::Reshape, vec![Some(a5)], a6),
+        node(
+            Op::FullyConnected(FullyConnectedAttrs {
+                activation: Activation::None,
+                keep_num_dims: false,
+            }),
+            vec![Some(a6), Some(w7)],
+            a7,
+        ),
+        node(Op::Softmax(SoftmaxAttrs { beta: 1.0 }), vec![Some(a7)], a8),
+    ];
+    let graph = Graph {
+        tensors,
+        nodes,
+        inputs: vec![x],
+        outputs: vec![a8],
+    };
+    graph.check().expect("the synthetic graph is consistent");
+    graph
+}
