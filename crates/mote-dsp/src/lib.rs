@@ -13,14 +13,23 @@
 //! - [`normalize`]: per-feature mean/std statistics (computed on the host, applied on the device);
 //! - [`vibration`]: RMS, peak, crest factor, kurtosis and band energies;
 //! - [`micro_frontend`]: TFLM's micro_speech front end, byte-exact;
-//! - [`signal`]: deterministic test signals (chirp plus LCG noise) for host/device comparisons.
+//! - [`signal`]: deterministic test signals (chirp plus LCG noise) for host/device comparisons;
+//! - [`check`]: every front end on that signal, what the firmware test compares with the host.
 #![no_std]
 
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod check;
+pub mod fft;
 mod fixed_fft;
+pub mod mel;
+pub mod mfcc;
 pub mod micro_frontend;
+pub mod normalize;
+pub mod signal;
+pub mod vibration;
+pub mod window;
 
 pub use micro_frontend::{micro_features_1s, MicroFrontend};
 
