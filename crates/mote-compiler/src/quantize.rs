@@ -92,6 +92,45 @@ pub struct QuantizeReport {
     pub ranges: Vec<TensorRange>,
 }
 
+impl std::fmt::Display for QuantizeReport {
+    /// A few lines for people: calibration, weights, MACs, arena, then one line per tensor.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "calibration: {} on {} samples",
+            self.calibration, self.samples
+        )?;
+        writeln!(
+            f,
+            "weights: {} -> {} bytes; MACs: {}; arena: {} -> {} bytes",
+            self.float_weight_bytes,
+            self.int8_weight_bytes,
+            self.macs,
+            self.float_arena_bytes,
+            self.int8_arena_bytes
+        )?;
+        for r in &self.ranges {
+            write!(
+                f,
+                "  #{} {}: observed [{}, {}], int8 covers [{}, {}] (scale {}, zero point {})",
+                r.tensor,
+                r.name,
+                r.observed[0],
+                r.observed[1],
+                r.chosen[0],
+                r.chosen[1],
+                r.scale,
+                r.zero_point
+            )?;
+            match &r.rule {
+                Some(rule) => writeln!(f, ", {rule}")?,
+                None => writeln!(f)?,
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Why a graph could not be quantized, and where.
 #[derive(Debug, thiserror::Error)]
 pub enum QuantizeError {
@@ -120,7 +159,7 @@ pub enum QuantizeError {
 
 /// Most values kept per tensor for percentile and MSE calibration. Beyond it every k-th value
 /// is kept, which leaves percentiles and errors statistically the same at a bounded cost.
-const MAX_KEPT_VALUES: usize = 1 << 20;
+const MAX_KEPT_VALUES: usize = 1 << 18;
 /// Values the MSE search evaluates each candidate range on.
 const MSE_VALUES: usize = 1 << 16;
 /// Candidate ranges of the MSE search: min/max scaled by 1, 1 − 1/N, … down to 1/N.
@@ -151,7 +190,8 @@ pub fn quantize(
         return Err(QuantizeError::Calibration("no calibration samples".into()));
     }
 
-    let observations = observe(float_graph, calibration)?;
+    let keep_values = opts.calibration != Calibration::MinMax;
+    let observations = observe(float_graph, calibration, keep_values)?;
     let g = float_graph;
 
     // Activation parameters, decided in node order so that shared parameters propagate.
@@ -422,7 +462,12 @@ struct Observation {
 }
 
 /// Runs the float graph on every sample and records every activation's values.
-fn observe(g: &Graph, samples: &[Vec<f32>]) -> Result<Vec<Observation>, QuantizeError> {
+/// Values are kept (for percentiles and MSE) only if `keep_values`.
+fn observe(
+    g: &Graph,
+    samples: &[Vec<f32>],
+    keep_values: bool,
+) -> Result<Vec<Observation>, QuantizeError> {
     let evaluator = Evaluator::new(g)?;
     let input = &g.tensors[g.inputs[0]];
     let mut obs: Vec<Observation> = vec![
@@ -459,7 +504,9 @@ fn observe(g: &Graph, samples: &[Vec<f32>]) -> Result<Vec<Observation>, Quantize
                 o.min = o.min.min(v);
                 o.max = o.max.max(v);
             }
-            o.kept.extend(values.iter().step_by(stride));
+            if keep_values {
+                o.kept.extend(values.iter().step_by(stride));
+            }
         }
     }
     for (t, o) in obs.iter().enumerate() {
@@ -491,6 +538,9 @@ fn choose_range(o: &Observation, method: Calibration) -> [f32; 2] {
         Calibration::MinMax => [o.min, o.max],
         Calibration::Percentile(p) => {
             let mut v = o.kept.clone();
+            if v.is_empty() {
+                return [o.min, o.max];
+            }
             v.sort_by(f32::total_cmp);
             let at = |q: f64| -> f32 {
                 let pos = q * (v.len() - 1) as f64;

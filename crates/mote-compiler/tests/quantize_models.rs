@@ -320,6 +320,13 @@ fn synthetic_graph_quantizes_as_tflite_would() {
         "{relu6:?}"
     );
     assert_eq!(q.nodes[0].inputs[2], None, "the convolution had no bias");
+    let text = report.to_string();
+    assert!(
+        text.contains("maxpool: ")
+            && text.contains("shared with input `dw`")
+            && text.contains("fixed by SOFTMAX"),
+        "{text}"
+    );
     assert_eq!(q.nodes[6].inputs.len(), 2, "FULLY_CONNECTED had no bias");
 
     let evaluator = Evaluator::new(&graph).unwrap();
