@@ -27,6 +27,8 @@ pub enum Calibration {
     Percentile(f32),
     /// The range, shrunk from min/max towards 0, whose int8 grid reproduces the observed
     /// values with the least mean squared error (clipping error traded against rounding).
+    /// Percentiles and errors are computed over a fine histogram of every observed value
+    /// (the calibration set is evaluated a second time to fill it), not a subsample.
     Mse,
 }
 
@@ -157,14 +159,6 @@ pub enum QuantizeError {
     Compile(#[from] crate::CompileError),
 }
 
-/// Most values kept per tensor for percentile and MSE calibration. Beyond it every k-th value
-/// is kept, which leaves percentiles and errors statistically the same at a bounded cost.
-const MAX_KEPT_VALUES: usize = 1 << 18;
-/// Values the MSE search evaluates each candidate range on.
-const MSE_VALUES: usize = 1 << 16;
-/// Candidate ranges of the MSE search: min/max scaled by 1, 1 − 1/N, … down to 1/N.
-const MSE_STEPS: usize = 100;
-
 /// Quantizes `float_graph` (float32 activations and weights, one input) to int8, calibrating
 /// activation ranges on `calibration` (each entry one input, row-major in the input's shape).
 pub fn quantize(
@@ -190,8 +184,8 @@ pub fn quantize(
         return Err(QuantizeError::Calibration("no calibration samples".into()));
     }
 
-    let keep_values = opts.calibration != Calibration::MinMax;
-    let observations = observe(float_graph, calibration, keep_values)?;
+    let histograms = opts.calibration != Calibration::MinMax;
+    let observations = observe(float_graph, calibration, histograms)?;
     let g = float_graph;
 
     // Activation parameters, decided in node order so that shared parameters propagate.
@@ -457,27 +451,108 @@ fn check_float(g: &Graph) -> Result<(), QuantizeError> {
 struct Observation {
     min: f32,
     max: f32,
-    /// The values (every `stride`-th one of a large tensor), for percentiles and MSE.
-    kept: Vec<f32>,
+    /// Every observed value binned over [min, max], for percentiles and MSE.
+    histogram: Option<Histogram>,
 }
 
-/// Runs the float graph on every sample and records every activation's values.
-/// Values are kept (for percentiles and MSE) only if `keep_values`.
+/// Bins of the MSE and percentile histograms. Fine enough that a bin is narrower than the
+/// int8 step of any candidate range (at least 1/100 of min/max over 255 steps).
+const HISTOGRAM_BINS: usize = 1 << 15;
+/// The MSE search tries min/max scaled by 1, 1 − 1/N, … down to 1/N.
+const MSE_STEPS: usize = 100;
+
+/// A histogram over [lo, hi] that also keeps each bin's sum (so a bin stands for its mean,
+/// not its centre) and counts exact zeros apart (ReLU outputs are mostly zeros, which every
+/// grid represents exactly).
+#[derive(Debug, Clone)]
+struct Histogram {
+    lo: f32,
+    hi: f32,
+    counts: Vec<u64>,
+    sums: Vec<f64>,
+    zeros: u64,
+}
+
+impl Histogram {
+    fn new(lo: f32, hi: f32) -> Self {
+        Histogram {
+            lo,
+            hi,
+            counts: vec![0; HISTOGRAM_BINS],
+            sums: vec![0.0; HISTOGRAM_BINS],
+            zeros: 0,
+        }
+    }
+
+    fn bin(&self, v: f32) -> usize {
+        let width = (self.hi - self.lo) as f64;
+        if width <= 0.0 {
+            return 0;
+        }
+        let x = ((v - self.lo) as f64 / width * HISTOGRAM_BINS as f64) as usize;
+        x.min(HISTOGRAM_BINS - 1)
+    }
+
+    fn add(&mut self, v: f32) {
+        if v == 0.0 {
+            self.zeros += 1;
+            return;
+        }
+        let b = self.bin(v);
+        self.counts[b] += 1;
+        self.sums[b] += v as f64;
+    }
+
+    /// The value below which a fraction `q` of the observations lie (linear within a bin).
+    fn percentile(&self, q: f64) -> f32 {
+        let total = self.counts.iter().sum::<u64>() + self.zeros;
+        let target = q * total.saturating_sub(1) as f64;
+        let width = (self.hi - self.lo) as f64 / HISTOGRAM_BINS as f64;
+        let zero_bin = (self.lo <= 0.0 && self.hi >= 0.0).then(|| self.bin(0.0));
+        let mut seen = 0f64;
+        for (b, &c) in self.counts.iter().enumerate() {
+            let c = c as f64
+                + if Some(b) == zero_bin {
+                    self.zeros as f64
+                } else {
+                    0.0
+                };
+            if c > 0.0 && seen + c > target {
+                let fraction = ((target - seen) / c).clamp(0.0, 1.0);
+                let v = self.lo as f64 + (b as f64 + fraction) * width;
+                return (v as f32).clamp(self.lo, self.hi);
+            }
+            seen += c;
+        }
+        self.hi
+    }
+
+    /// Sum of squared errors of quantizing the observations with (scale, zero point), each
+    /// bin's values taken at their mean (the spread within a bin adds the same to every
+    /// candidate, so it does not move the minimum).
+    fn squared_error(&self, scale: f32, zero_point: i64) -> f64 {
+        self.counts
+            .iter()
+            .zip(&self.sums)
+            .filter(|(&c, _)| c > 0)
+            .map(|(&c, &sum)| {
+                let mean = (sum / c as f64) as f32;
+                let back = scale * (quantize_value(mean, scale, zero_point) - zero_point) as f32;
+                c as f64 * ((back - mean) as f64).powi(2)
+            })
+            .sum()
+    }
+}
+
+/// Runs the float graph on every sample and records every activation's range; when
+/// `histograms` is set, runs it again to bin every value over that range.
 fn observe(
     g: &Graph,
     samples: &[Vec<f32>],
-    keep_values: bool,
+    histograms: bool,
 ) -> Result<Vec<Observation>, QuantizeError> {
     let evaluator = Evaluator::new(g)?;
     let input = &g.tensors[g.inputs[0]];
-    let mut obs: Vec<Observation> = vec![
-        Observation {
-            min: f32::INFINITY,
-            max: f32::NEG_INFINITY,
-            kept: Vec::new(),
-        };
-        g.tensors.len()
-    ];
     for (s, sample) in samples.iter().enumerate() {
         if sample.len() != input.elements() {
             return Err(QuantizeError::Calibration(format!(
@@ -494,18 +569,22 @@ fn observe(
                 sample[i]
             )));
         }
+    }
+    let mut obs: Vec<Observation> = vec![
+        Observation {
+            min: f32::INFINITY,
+            max: f32::NEG_INFINITY,
+            histogram: None,
+        };
+        g.tensors.len()
+    ];
+    for sample in samples {
         let e = evaluator.run(&[sample])?;
         for (t, o) in obs.iter_mut().enumerate() {
             let Some(values) = e.tensor(t) else { continue };
-            let stride = (values.len() * samples.len())
-                .div_ceil(MAX_KEPT_VALUES)
-                .max(1);
             for &v in values {
                 o.min = o.min.min(v);
                 o.max = o.max.max(v);
-            }
-            if keep_values {
-                o.kept.extend(values.iter().step_by(stride));
             }
         }
     }
@@ -525,6 +604,24 @@ fn observe(
             });
         }
     }
+    if histograms {
+        // The second pass: the bins need the range, and keeping every value of every tensor
+        // until the range is known would cost far more memory than evaluating again.
+        for o in obs.iter_mut().filter(|o| o.min <= o.max) {
+            o.histogram = Some(Histogram::new(o.min, o.max));
+        }
+        for sample in samples {
+            let e = evaluator.run(&[sample])?;
+            for (t, o) in obs.iter_mut().enumerate() {
+                let (Some(values), Some(h)) = (e.tensor(t), o.histogram.as_mut()) else {
+                    continue;
+                };
+                for &v in values {
+                    h.add(v);
+                }
+            }
+        }
+    }
     Ok(obs)
 }
 
@@ -534,45 +631,33 @@ fn choose_range(o: &Observation, method: Calibration) -> [f32; 2] {
         // Nothing observed (a tensor no operator writes): a harmless unit range.
         return [0.0, 1.0];
     }
+    let Some(h) = o
+        .histogram
+        .as_ref()
+        .filter(|_| method != Calibration::MinMax)
+    else {
+        return [o.min, o.max];
+    };
     match method {
         Calibration::MinMax => [o.min, o.max],
         Calibration::Percentile(p) => {
-            let mut v = o.kept.clone();
-            if v.is_empty() {
-                return [o.min, o.max];
-            }
-            v.sort_by(f32::total_cmp);
-            let at = |q: f64| -> f32 {
-                let pos = q * (v.len() - 1) as f64;
-                let (i, frac) = (pos.floor() as usize, pos - pos.floor());
-                let next = v[(i + 1).min(v.len() - 1)];
-                (v[i] as f64 + frac * (next as f64 - v[i] as f64)) as f32
-            };
             let p = p as f64 / 100.0;
-            [at(1.0 - p), at(p)]
+            [h.percentile(1.0 - p), h.percentile(p)]
         }
         Calibration::Mse => {
-            let stride = o.kept.len().div_ceil(MSE_VALUES).max(1);
-            let values: Vec<f32> = o.kept.iter().step_by(stride).copied().collect();
             let (lo0, hi0) = (o.min.min(0.0), o.max.max(0.0));
-            let mut best = (f64::INFINITY, [o.min, o.max]);
+            let mut best = (f64::INFINITY, 1.0f32);
             for step in 0..MSE_STEPS {
                 let a = 1.0 - step as f32 / MSE_STEPS as f32;
                 let (scale, zero_point, _) = asymmetric_params(lo0 * a, hi0 * a);
-                let error: f64 = values
-                    .iter()
-                    .map(|&v| {
-                        let back =
-                            scale * (quantize_value(v, scale, zero_point) - zero_point) as f32;
-                        ((back - v) as f64).powi(2)
-                    })
-                    .sum();
+                let error = h.squared_error(scale, zero_point);
                 // Strictly better only: among equals the widest range (first tried) stays.
                 if error < best.0 {
-                    best = (error, [o.min.max(lo0 * a), o.max.min(hi0 * a)]);
+                    best = (error, a);
                 }
             }
-            best.1
+            let a = best.1;
+            [o.min.max(lo0 * a), o.max.min(hi0 * a)]
         }
     }
 }
@@ -718,10 +803,14 @@ mod tests {
     }
 
     fn observation(values: Vec<f32>) -> Observation {
+        let min = values.iter().copied().fold(f32::INFINITY, f32::min);
+        let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut h = Histogram::new(min, max);
+        values.iter().for_each(|&v| h.add(v));
         Observation {
-            min: values.iter().copied().fold(f32::INFINITY, f32::min),
-            max: values.iter().copied().fold(f32::NEG_INFINITY, f32::max),
-            kept: values,
+            min,
+            max,
+            histogram: Some(h),
         }
     }
 
