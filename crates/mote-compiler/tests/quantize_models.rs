@@ -105,6 +105,13 @@ fn tracking_error(s: &Setup, int8: &Graph) -> (f32, usize) {
 
 fn check_int8_graph(s: &Setup, q: &Graph, report: &QuantizeReport) {
     let name = s.name;
+    // What export writes, import reads back unchanged.
+    let exported = mote_tflite::export(q).unwrap_or_else(|e| panic!("{name}: export: {e}"));
+    assert_eq!(
+        &mote_tflite::import(&exported).unwrap(),
+        q,
+        "{name}: .tflite round trip"
+    );
     for &t in q.inputs.iter().chain(&q.outputs) {
         assert_eq!(
             q.tensors[t].dtype,
@@ -309,6 +316,12 @@ fn synthetic_graph_quantizes_as_tflite_would() {
     let samples: Vec<Vec<f32>> = (0..16).map(|_| random()).collect();
     let (q, report) = quantize(&graph, &samples, &QuantizeOptions::default()).unwrap();
 
+    let exported = mote_tflite::export(&q).unwrap();
+    assert_eq!(
+        mote_tflite::import(&exported).unwrap(),
+        q,
+        ".tflite round trip"
+    );
     let by_name = |name: &str| q.tensors.iter().position(|t| t.name == name).unwrap();
     let offset = &q.tensors[by_name("offset")];
     assert_eq!(offset.dtype, mote_ir::DType::Int8);
