@@ -339,13 +339,16 @@ pub fn quantize(
                             .clamp(i32::MIN as f64, i32::MAX as f64) as i32
                     })
                     .collect();
+                // Per tensor with per-tensor weights (one scale, one zero point), else one of
+                // each per channel.
+                let scale = if w_quant.scale.len() == 1 {
+                    vec![scales[0]]
+                } else {
+                    scales
+                };
                 let quant = Quantization {
-                    zero_point: vec![0; scales.len()],
-                    scale: if w_quant.scale.len() == 1 {
-                        vec![scales[0]]
-                    } else {
-                        scales
-                    },
+                    zero_point: vec![0; scale.len()],
+                    scale,
                     axis: 0,
                 };
                 if done[bias] && q.tensors[bias].quant.as_ref() != Some(&quant) {
