@@ -2,5 +2,7 @@
 //! output, loading/running a model on the host, and benchmarking on emulated boards.
 
 pub mod bench;
+pub mod data_cmd;
+pub mod features;
 pub mod model;
 pub mod npy;

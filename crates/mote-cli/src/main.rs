@@ -69,6 +69,9 @@ enum Command {
     /// the outputs equal the host runtime's, and report exact instructions per inference,
     /// flash (code and model) and RAM (arena, stack, statics).
     Bench(mote_cli::bench::BenchArgs),
+    /// Dataset tools: generate the synthetic demo datasets (`synth-keywords`,
+    /// `synth-vibration`) and print a dataset's class balance per split (`summary`).
+    Data(mote_cli::data_cmd::DataArgs),
 }
 
 /// `--kernels` values.
@@ -132,6 +135,7 @@ fn dispatch(command: Command) -> Result<()> {
             outputs,
         } => run(&LoadedModel::load(&model)?, &inputs, &outputs),
         Command::Bench(args) => mote_cli::bench::run(&args),
+        Command::Data(args) => mote_cli::data_cmd::run(&args),
     }
 }
 

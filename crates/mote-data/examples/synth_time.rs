@@ -7,7 +7,12 @@ fn main() {
         options.per_class = n;
     }
     match mote_data::synth_keywords(&out, 1, &options) {
-        Ok(s) => println!("{} clips in {:.1} s (reused: {})", s.total(), s.seconds, s.reused),
+        Ok(s) => println!(
+            "{} clips in {:.1} s (reused: {})",
+            s.total(),
+            s.seconds,
+            s.reused
+        ),
         Err(e) => eprintln!("error: {e}"),
     }
 }

@@ -114,10 +114,7 @@ pub(crate) fn read_wav_mono_f32(path: &Path) -> Result<(Vec<f32>, u32)> {
         hound::SampleFormat::Int => {
             let bits = spec.bits_per_sample;
             if !(1..=32).contains(&bits) {
-                return Err(Error::invalid(
-                    path,
-                    format!("{bits}-bit integer samples"),
-                ));
+                return Err(Error::invalid(path, format!("{bits}-bit integer samples")));
             }
             let full_scale = (1u64 << (bits - 1)) as f32;
             reader

@@ -31,7 +31,12 @@ fn wav_folders_give_labels_groups_and_16k_mono() {
     }
     let mono: Vec<Vec<i16>> = (0..1600).map(|i| vec![(i % 100) as i16 * 100]).collect();
     write_wav(&dir.path().join("yes/alice__0.wav"), 16_000, 1, &mono);
-    write_wav(&dir.path().join("yes/0a7c2a8d_nohash_1.wav"), 16_000, 1, &mono);
+    write_wav(
+        &dir.path().join("yes/0a7c2a8d_nohash_1.wav"),
+        16_000,
+        1,
+        &mono,
+    );
     // Stereo: channels averaged.
     let stereo: Vec<Vec<i16>> = (0..1600).map(|_| vec![1000, 3000]).collect();
     write_wav(&dir.path().join("no/bob__7.wav"), 16_000, 2, &stereo);
@@ -39,7 +44,12 @@ fn wav_folders_give_labels_groups_and_16k_mono() {
     let low: Vec<Vec<i16>> = (0..800).map(|_| vec![0]).collect();
     write_wav(&dir.path().join("no/carol.wav"), 8_000, 1, &low);
     // Not a class: skipped.
-    write_wav(&dir.path().join("_background_noise_/x.wav"), 16_000, 1, &mono);
+    write_wav(
+        &dir.path().join("_background_noise_/x.wav"),
+        16_000,
+        1,
+        &mono,
+    );
     std::fs::write(dir.path().join("yes/notes.txt"), "ignored").unwrap();
 
     let ds = load_audio(dir.path()).unwrap();
@@ -53,7 +63,10 @@ fn wav_folders_give_labels_groups_and_16k_mono() {
     };
     let bob = by_name("bob__7.wav");
     assert_eq!((bob.label, bob.group.as_str()), (0, "bob"));
-    assert!(bob.data.samples.iter().all(|&s| s == 2000), "stereo averaged");
+    assert!(
+        bob.data.samples.iter().all(|&s| s == 2000),
+        "stereo averaged"
+    );
     let carol = by_name("carol.wav");
     assert_eq!(carol.group, "carol");
     assert_eq!(carol.data.samples.len(), 1600);
@@ -96,8 +109,11 @@ fn csv_whole_files_and_windows() {
     }
     std::fs::write(dir.path().join("walk/rec1.csv"), &text).unwrap();
     // Without a header, 4 rows × 3 channels.
-    std::fs::write(dir.path().join("run/m3__a.csv"), "1,2,3\n4,5,6\n7,8,9\n1.5,2.5,-3e2\n")
-        .unwrap();
+    std::fs::write(
+        dir.path().join("run/m3__a.csv"),
+        "1,2,3\n4,5,6\n7,8,9\n1.5,2.5,-3e2\n",
+    )
+    .unwrap();
 
     let whole = load_csv(dir.path(), &CsvOptions::default()).unwrap();
     assert_eq!(whole.classes, ["run", "walk"]);
@@ -109,7 +125,10 @@ fn csv_whole_files_and_windows() {
     assert_eq!(whole.items[0].group, "m3");
     let walk = &whole.items[1].data;
     assert_eq!(walk.columns, ["x", "y", "z"]);
-    assert_eq!(walk.channel(1), (0..10).map(|i| (i * 10) as f32).collect::<Vec<_>>());
+    assert_eq!(
+        walk.channel(1),
+        (0..10).map(|i| (i * 10) as f32).collect::<Vec<_>>()
+    );
 
     let windows = load_csv(
         dir.path(),
@@ -122,7 +141,9 @@ fn csv_whole_files_and_windows() {
     assert_eq!(windows.items.len(), 4);
     let walk_windows: Vec<_> = windows.items.iter().filter(|i| i.label == 1).collect();
     assert_eq!(walk_windows.len(), 3);
-    assert!(walk_windows.iter().all(|w| w.group == "rec1" && w.data.frames == 4));
+    assert!(walk_windows
+        .iter()
+        .all(|w| w.group == "rec1" && w.data.frames == 4));
     assert_eq!(walk_windows[2].data.channel(0), [6.0, 7.0, 8.0, 9.0]);
 
     let err = load_csv(
@@ -141,15 +162,27 @@ fn bad_csv_names_file_line_and_column() {
     std::fs::create_dir(dir.path().join("a")).unwrap();
     let path = dir.path().join("a/bad.csv");
     std::fs::write(&path, "t,v\n1,2\n3,oops\n").unwrap();
-    let err = load_csv(dir.path(), &CsvOptions::default()).unwrap_err().to_string();
-    assert!(err.contains("bad.csv") && err.contains("line 3") && err.contains("column 2"), "{err}");
+    let err = load_csv(dir.path(), &CsvOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("bad.csv") && err.contains("line 3") && err.contains("column 2"),
+        "{err}"
+    );
 
     std::fs::write(&path, "1,2\n3\n").unwrap();
-    let err = load_csv(dir.path(), &CsvOptions::default()).unwrap_err().to_string();
-    assert!(err.contains("bad.csv") && err.contains("line 2") && err.contains("1 columns"), "{err}");
+    let err = load_csv(dir.path(), &CsvOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("bad.csv") && err.contains("line 2") && err.contains("1 columns"),
+        "{err}"
+    );
 
     std::fs::write(&path, "a,b\n").unwrap();
-    let err = load_csv(dir.path(), &CsvOptions::default()).unwrap_err().to_string();
+    let err = load_csv(dir.path(), &CsvOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("no data rows"), "{err}");
 }
 
@@ -190,7 +223,11 @@ fn png_and_bmp_images() {
 fn bad_image_names_the_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("cat")).unwrap();
-    std::fs::write(dir.path().join("cat/fake.png"), b"\x89PNG\r\n\x1a\nnot really").unwrap();
+    std::fs::write(
+        dir.path().join("cat/fake.png"),
+        b"\x89PNG\r\n\x1a\nnot really",
+    )
+    .unwrap();
     let err = load_images(dir.path(), &ImageOptions::default()).unwrap_err();
     assert!(matches!(err, Error::Image { .. }), "{err:?}");
     assert!(err.to_string().contains("fake.png"), "{err}");

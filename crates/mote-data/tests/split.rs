@@ -77,8 +77,18 @@ fn proportions_of_groups_and_seed_dependence() {
     };
     let s = split_by_group(&groups, &config).unwrap();
     assert_eq!((s.train.len(), s.val.len(), s.test.len()), (70, 20, 10));
-    let other = split_by_group(&groups, &SplitConfig { seed: 8, ..config.clone() }).unwrap();
-    assert_ne!(s.test, other.test, "a different seed gives a different split");
+    let other = split_by_group(
+        &groups,
+        &SplitConfig {
+            seed: 8,
+            ..config.clone()
+        },
+    )
+    .unwrap();
+    assert_ne!(
+        s.test, other.test,
+        "a different seed gives a different split"
+    );
 
     // Few groups: a non-zero fraction still gets one group.
     let few: Vec<&str> = vec!["a", "a", "b", "c", "c", "c"];
@@ -133,7 +143,9 @@ fn class_balance_counts_and_table() {
     let yes_row = table.lines().find(|l| l.starts_with("yes")).unwrap();
     let cells: Vec<&str> = yes_row.split_whitespace().collect();
     assert_eq!(cells, ["yes", "2", "0", "1", "3", "60.0%"]);
-    assert!(table.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["total", "4", "0", "1", "5"]));
+    assert!(table
+        .lines()
+        .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["total", "4", "0", "1", "5"]));
     let json = serde_json::to_value(&balance).unwrap();
     assert_eq!(json["counts"][1][2], 1);
 }

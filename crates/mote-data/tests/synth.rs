@@ -97,10 +97,16 @@ fn keywords_are_deterministic_loadable_and_reused() {
     }
 
     // Loudness: spoken clips are louder than silence clips on average.
-    let rms = |s: &[i16]| (s.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / s.len() as f64).sqrt();
+    let rms =
+        |s: &[i16]| (s.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / s.len() as f64).sqrt();
     let mean_rms = |class: &str| {
         let label = ds.class_index(class).unwrap();
-        let clips: Vec<f64> = ds.items.iter().filter(|i| i.label == label).map(|i| rms(&i.data.samples)).collect();
+        let clips: Vec<f64> = ds
+            .items
+            .iter()
+            .filter(|i| i.label == label)
+            .map(|i| rms(&i.data.samples))
+            .collect();
         clips.iter().sum::<f64>() / clips.len() as f64
     };
     assert!(mean_rms("yes") > 2.0 * mean_rms("silence"));
@@ -151,7 +157,10 @@ fn vibration_layout_determinism_and_split() {
 
     let ds = load_csv(&a, &CsvOptions::default()).unwrap();
     assert_eq!(ds.items.len(), 32);
-    assert!(ds.items.iter().all(|i| i.data.frames == 4000 && i.data.columns == ["accel_g"]));
+    assert!(ds
+        .items
+        .iter()
+        .all(|i| i.data.frames == 4000 && i.data.columns == ["accel_g"]));
     let normal = ds.class_index("normal").unwrap();
     let split = ds
         .split(&SplitConfig {
@@ -210,18 +219,28 @@ fn fault_signatures_are_where_the_physics_puts_them() {
     let fs = VibrationOptions::default().sample_rate as f32;
     // Amplitudes at 1×, 2×, ½× divided by speed², which rotating forces grow with, so
     // that clips at different speeds compare.
-    let relative = |k: f32| move |x: &[f32], fr: f32| amplitude_at(x, k * fr, fs) / (fr / 30.0).powi(2);
+    let relative =
+        |k: f32| move |x: &[f32], fr: f32| amplitude_at(x, k * fr, fs) / (fr / 30.0).powi(2);
     let normal_1x = median_feature(Condition::Normal, relative(1.0));
     let imbalance_1x = median_feature(Condition::Imbalance, relative(1.0));
-    assert!(imbalance_1x > 4.0 * normal_1x, "1×: imbalance {imbalance_1x}, normal {normal_1x}");
+    assert!(
+        imbalance_1x > 4.0 * normal_1x,
+        "1×: imbalance {imbalance_1x}, normal {normal_1x}"
+    );
 
     let normal_2x = median_feature(Condition::Normal, relative(2.0));
     let misalignment_2x = median_feature(Condition::Misalignment, relative(2.0));
-    assert!(misalignment_2x > 3.0 * normal_2x, "2×: misalignment {misalignment_2x}, normal {normal_2x}");
+    assert!(
+        misalignment_2x > 3.0 * normal_2x,
+        "2×: misalignment {misalignment_2x}, normal {normal_2x}"
+    );
 
     let normal_half = median_feature(Condition::Normal, relative(0.5));
     let loose_half = median_feature(Condition::Looseness, relative(0.5));
-    assert!(loose_half > 5.0 * normal_half, "½×: looseness {loose_half}, normal {normal_half}");
+    assert!(
+        loose_half > 5.0 * normal_half,
+        "½×: looseness {loose_half}, normal {normal_half}"
+    );
 
     // Bearing defects are impulsive: a Gaussian-like normal signal has kurtosis near 3
     // or below (sines lower it), impacts raise it.
@@ -233,5 +252,8 @@ fn fault_signatures_are_where_the_physics_puts_them() {
          ½×: normal {normal_half:.4} looseness {loose_half:.4}; kurtosis: normal {normal_k:.2} outer {outer_k:.2} inner {inner_k:.2}"
     );
     assert!(normal_k < 3.5, "normal kurtosis {normal_k}");
-    assert!(outer_k > normal_k + 1.0 && inner_k > normal_k + 1.0, "kurtosis: outer {outer_k}, inner {inner_k}, normal {normal_k}");
+    assert!(
+        outer_k > normal_k + 1.0 && inner_k > normal_k + 1.0,
+        "kurtosis: outer {outer_k}, inner {inner_k}, normal {normal_k}"
+    );
 }

@@ -23,7 +23,9 @@ use rand::Rng;
 use serde::Serialize;
 
 use super::noise::{noise, rms, NoiseKind};
-use super::{clip_rng, prepare_out, reusable, run_parallel, write_manifest, Manifest, SynthSummary};
+use super::{
+    clip_rng, prepare_out, reusable, run_parallel, write_manifest, Manifest, SynthSummary,
+};
 use crate::audio::{read_wav_mono_f32, resample_ratio, to_i16, write_wav, SAMPLE_RATE};
 use crate::error::{Error, Result};
 use crate::split::group_hash;
@@ -45,15 +47,21 @@ pub const UNKNOWN_WORDS: [&str; 20] = [
 
 /// espeak-ng English accents (only the built-in voices: the mbrola ones need extra packages).
 const ESPEAK_ACCENTS: [&str; 8] = [
-    "en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
-    "en-029", "en-us-nyc",
+    "en-us",
+    "en-gb",
+    "en-gb-scotland",
+    "en-gb-x-rp",
+    "en-gb-x-gbclan",
+    "en-gb-x-gbcwmd",
+    "en-029",
+    "en-us-nyc",
 ];
 /// espeak-ng voice variants (`voices/!v`): male, female, klatt-synthesised and character
 /// voices. The whisper and robot variants are left out: no keyword spotter hears those.
 const ESPEAK_VARIANTS: [&str; 30] = [
-    "", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5", "klatt",
-    "klatt2", "klatt3", "croak", "Andy", "Annie", "Denis", "Gene", "Jacky", "Lee", "Mario",
-    "Michael", "Paul", "Robert", "Steph", "grandpa", "linda",
+    "", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5", "klatt", "klatt2",
+    "klatt3", "croak", "Andy", "Annie", "Denis", "Gene", "Jacky", "Lee", "Mario", "Michael",
+    "Paul", "Robert", "Steph", "grandpa", "linda",
 ];
 /// flite voices and the speaker (group) each belongs to: `kal` and `kal16` are one speaker.
 const FLITE_VOICES: [(&str, &str); 5] = [
@@ -162,7 +170,11 @@ fn test_groups(seed: u64, fraction: f64) -> Vec<String> {
             .collect();
         ranked.sort();
         let n = (ranked.len() as f64 * fraction).round() as usize;
-        ranked.into_iter().take(n).map(|(_, g)| g).collect::<Vec<_>>()
+        ranked
+            .into_iter()
+            .take(n)
+            .map(|(_, g)| g)
+            .collect::<Vec<_>>()
     };
     let mut groups = pick(espeak_voices().into_iter().map(|v| v.group).collect());
     groups.extend(pick((0..NOISE_GROUPS).map(noise_group).collect()));
@@ -173,7 +185,11 @@ fn test_groups(seed: u64, fraction: f64) -> Vec<String> {
 
 /// Generates the keyword dataset in `out` (see the module docs), or reuses it when `out`
 /// already holds a complete one made with the same seed and options.
-pub fn synth_keywords(out: impl AsRef<Path>, seed: u64, options: &KeywordOptions) -> Result<SynthSummary> {
+pub fn synth_keywords(
+    out: impl AsRef<Path>,
+    seed: u64,
+    options: &KeywordOptions,
+) -> Result<SynthSummary> {
     synth_keywords_with_progress(out, seed, options, &|_, _| {})
 }
 
@@ -278,7 +294,9 @@ fn validate(options: &KeywordOptions) -> Result<()> {
 fn check_tool(tool: &str) -> Result<()> {
     match Command::new(tool).arg("--version").output() {
         Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::ToolMissing { tool: tool.into() }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(Error::ToolMissing { tool: tool.into() })
+        }
         Err(e) => Err(Error::ToolFailed {
             command: format!("{tool} --version"),
             stderr: e.to_string(),
@@ -297,17 +315,34 @@ struct ClipSpec {
     flite_stretch: f32,
 }
 
-fn plan_clip(rng: &mut rand_chacha::ChaCha8Rng, class: usize, espeak: &[Voice], flite: &[Voice], options: &KeywordOptions) -> ClipSpec {
+fn plan_clip(
+    rng: &mut rand_chacha::ChaCha8Rng,
+    class: usize,
+    espeak: &[Voice],
+    flite: &[Voice],
+    options: &KeywordOptions,
+) -> ClipSpec {
     let silence = class == KEYWORDS.len();
     let word = if class < KEYWORDS.len() {
         KEYWORDS[class]
     } else {
         UNKNOWN_WORDS.choose(rng).copied().unwrap_or("bed")
     };
-    let pool = if rng.random_bool(options.flite_share) { flite } else { espeak };
-    let voice = pool.choose(rng).cloned().unwrap_or_else(|| espeak_voices().remove(0));
+    let pool = if rng.random_bool(options.flite_share) {
+        flite
+    } else {
+        espeak
+    };
+    let voice = pool
+        .choose(rng)
+        .cloned()
+        .unwrap_or_else(|| espeak_voices().remove(0));
     ClipSpec {
-        group: if silence { noise_group(rng.random_range(0..NOISE_GROUPS)) } else { voice.group.clone() },
+        group: if silence {
+            noise_group(rng.random_range(0..NOISE_GROUPS))
+        } else {
+            voice.group.clone()
+        },
         speech: (!silence).then(|| (voice.engine, word.to_string())),
         espeak_pitch: rng.random_range(15..=85),
         espeak_speed: rng.random_range(120..=220),
@@ -316,7 +351,12 @@ fn plan_clip(rng: &mut rand_chacha::ChaCha8Rng, class: usize, espeak: &[Voice], 
 }
 
 /// Synthesises (through `wav`, a scratch file), places and mixes one 1 s clip.
-fn make_clip(spec: &ClipSpec, wav: &Path, rng: &mut rand_chacha::ChaCha8Rng, options: &KeywordOptions) -> Result<Vec<i16>> {
+fn make_clip(
+    spec: &ClipSpec,
+    wav: &Path,
+    rng: &mut rand_chacha::ChaCha8Rng,
+    options: &KeywordOptions,
+) -> Result<Vec<i16>> {
     let n = SAMPLE_RATE as usize;
     let mut clip = vec![0.0f32; n];
     let kind = *NoiseKind::ALL.choose(rng).unwrap_or(&NoiseKind::White);
@@ -324,7 +364,11 @@ fn make_clip(spec: &ClipSpec, wav: &Path, rng: &mut rand_chacha::ChaCha8Rng, opt
     match &spec.speech {
         None => {
             // Silence: background alone, from nearly nothing to a noisy room.
-            let level_db: f32 = if rng.random_bool(0.15) { -80.0 } else { rng.random_range(-65.0..-20.0) };
+            let level_db: f32 = if rng.random_bool(0.15) {
+                -80.0
+            } else {
+                rng.random_range(-65.0..-20.0)
+            };
             let level = 10f32.powf(level_db / 20.0);
             for (c, b) in clip.iter_mut().zip(&background) {
                 *c = level * b;
@@ -333,8 +377,12 @@ fn make_clip(spec: &ClipSpec, wav: &Path, rng: &mut rand_chacha::ChaCha8Rng, opt
         Some((engine, word)) => {
             let (raw, rate) = speak(engine, word, spec, wav)?;
             let perturb = rng.random_range(0.92f64..1.08);
-            let speech = resample_ratio(&raw, SAMPLE_RATE as f64 / rate as f64 * perturb)
-                .map_err(|what| Error::Resample { path: wav.to_path_buf(), what })?;
+            let speech = resample_ratio(&raw, SAMPLE_RATE as f64 / rate as f64 * perturb).map_err(
+                |what| Error::Resample {
+                    path: wav.to_path_buf(),
+                    what,
+                },
+            )?;
             let mut speech = trim(&speech);
             let longest = n - n / 40;
             if speech.len() > longest {
@@ -370,19 +418,27 @@ fn speak(engine: &Engine, word: &str, spec: &ClipSpec, wav: &Path) -> Result<(Ve
     let mut command = match engine {
         Engine::Espeak(voice) => {
             let mut c = Command::new("espeak-ng");
-            c.arg("-v").arg(voice)
-                .arg("-p").arg(spec.espeak_pitch.to_string())
-                .arg("-s").arg(spec.espeak_speed.to_string())
-                .arg("-w").arg(wav)
+            c.arg("-v")
+                .arg(voice)
+                .arg("-p")
+                .arg(spec.espeak_pitch.to_string())
+                .arg("-s")
+                .arg(spec.espeak_speed.to_string())
+                .arg("-w")
+                .arg(wav)
                 .arg(word);
             c
         }
         Engine::Flite(voice) => {
             let mut c = Command::new("flite");
-            c.arg("-voice").arg(voice)
-                .arg("--setf").arg(format!("duration_stretch={:.3}", spec.flite_stretch))
-                .arg("-t").arg(word)
-                .arg("-o").arg(wav);
+            c.arg("-voice")
+                .arg(voice)
+                .arg("--setf")
+                .arg(format!("duration_stretch={:.3}", spec.flite_stretch))
+                .arg("-t")
+                .arg(word)
+                .arg("-o")
+                .arg(wav);
             c
         }
     };
@@ -393,7 +449,10 @@ fn speak(engine: &Engine, word: &str, spec: &ClipSpec, wav: &Path) -> Result<(Ve
                 Engine::Flite(_) => "flite".into(),
             },
         },
-        _ => Error::ToolFailed { command: describe(engine, word, spec), stderr: e.to_string() },
+        _ => Error::ToolFailed {
+            command: describe(engine, word, spec),
+            stderr: e.to_string(),
+        },
     })?;
     if !output.status.success() || !wav.is_file() {
         return Err(Error::ToolFailed {
@@ -406,8 +465,14 @@ fn speak(engine: &Engine, word: &str, spec: &ClipSpec, wav: &Path) -> Result<(Ve
 
 fn describe(engine: &Engine, word: &str, spec: &ClipSpec) -> String {
     match engine {
-        Engine::Espeak(v) => format!("espeak-ng -v {v} -p {} -s {} {word}", spec.espeak_pitch, spec.espeak_speed),
-        Engine::Flite(v) => format!("flite -voice {v} --setf duration_stretch={:.3} -t {word}", spec.flite_stretch),
+        Engine::Espeak(v) => format!(
+            "espeak-ng -v {v} -p {} -s {} {word}",
+            spec.espeak_pitch, spec.espeak_speed
+        ),
+        Engine::Flite(v) => format!(
+            "flite -voice {v} --setf duration_stretch={:.3} -t {word}",
+            spec.flite_stretch
+        ),
     }
 }
 
@@ -423,7 +488,10 @@ fn trim(x: &[f32]) -> Vec<f32> {
     let loud = |chunk: &[f32]| chunk.iter().fold(0.0f32, |m, v| m.max(v.abs())) > threshold;
     let chunks: Vec<&[f32]> = x.chunks(hop).collect();
     let first = chunks.iter().position(|c| loud(c)).unwrap_or(0);
-    let last = chunks.iter().rposition(|c| loud(c)).unwrap_or(chunks.len().saturating_sub(1));
+    let last = chunks
+        .iter()
+        .rposition(|c| loud(c))
+        .unwrap_or(chunks.len().saturating_sub(1));
     let margin = 160;
     let start = (first * hop).saturating_sub(margin);
     let end = ((last + 1) * hop + margin).min(x.len());
@@ -458,20 +526,32 @@ These {nt} groups are reserved for the test split (they are also in `manifest.js
 `test_groups`), so that a model is scored on voices it never heard in training:\n\n{list}\n",
         per = options.per_class,
         accents = ESPEAK_ACCENTS.join(", "),
-        variants = ESPEAK_VARIANTS.iter().filter(|v| !v.is_empty()).copied().collect::<Vec<_>>().join(", "),
+        variants = ESPEAK_VARIANTS
+            .iter()
+            .filter(|v| !v.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", "),
         flite = 100.0 * options.flite_share,
         unknown = UNKNOWN_WORDS.join(", "),
         lo = options.snr_db.0,
         hi = options.snr_db.1,
         nt = test_groups.len(),
-        list = test_groups.iter().map(|g| format!("- `{g}`")).collect::<Vec<_>>().join("\n"),
+        list = test_groups
+            .iter()
+            .map(|g| format!("- `{g}`"))
+            .collect::<Vec<_>>()
+            .join("\n"),
     )
 }
 
 /// The voices the generator uses, by group (for documentation and tests).
 pub fn voice_groups() -> Vec<String> {
-    let mut groups: Vec<String> = espeak_voices().into_iter().chain(flite_voices()).map(|v| v.group).collect();
+    let mut groups: Vec<String> = espeak_voices()
+        .into_iter()
+        .chain(flite_voices())
+        .map(|v| v.group)
+        .collect();
     groups.dedup();
     groups
 }
-

@@ -70,10 +70,12 @@ pub fn read_manifest(dir: impl AsRef<Path>) -> Result<Option<Manifest>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io(path, e)),
     };
-    serde_json::from_str(&text).map(Some).map_err(|e| Error::Manifest {
-        path,
-        what: e.to_string(),
-    })
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| Error::Manifest {
+            path,
+            what: e.to_string(),
+        })
 }
 
 fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<()> {
@@ -89,7 +91,13 @@ fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<()> {
 }
 
 /// Whether `out` already holds a complete dataset made with exactly these parameters.
-fn reusable(out: &Path, generator: &str, version: u32, seed: u64, parameters: &serde_json::Value) -> Option<Manifest> {
+fn reusable(
+    out: &Path,
+    generator: &str,
+    version: u32,
+    seed: u64,
+    parameters: &serde_json::Value,
+) -> Option<Manifest> {
     let m = read_manifest(out).ok()??;
     let same = m.complete
         && m.generator == generator
@@ -137,7 +145,12 @@ fn clip_rng(seed: u64, clip: u64) -> ChaCha8Rng {
 }
 
 /// Runs `make(job)` for `0..jobs` on `threads` threads; stops at the first error.
-fn run_parallel<F>(jobs: usize, threads: usize, progress: &(dyn Fn(usize, usize) + Sync), make: F) -> Result<()>
+fn run_parallel<F>(
+    jobs: usize,
+    threads: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
+    make: F,
+) -> Result<()>
 where
     F: Fn(usize) -> Result<()> + Sync,
 {

@@ -41,7 +41,9 @@ pub(crate) fn noise(kind: NoiseKind, n: usize, rate: f32, rng: &mut ChaCha8Rng) 
 }
 
 pub(crate) fn white(n: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
-    (0..n).map(|_| rng.sample::<f32, _>(StandardNormal)).collect()
+    (0..n)
+        .map(|_| rng.sample::<f32, _>(StandardNormal))
+        .collect()
 }
 
 /// Pink noise: Paul Kellet's refined 1/f filter (within 0.05 dB above 9 Hz at 44.1 kHz,
@@ -86,7 +88,11 @@ fn hum(n: usize, rate: f32, rng: &mut ChaCha8Rng) -> Vec<f32> {
         .map(|k| {
             let odd = if k % 2 == 1 { 1.0 } else { 0.4 };
             let amp = odd * rng.random_range(0.2f32..1.0) / k as f32;
-            (k as f32 * f0, amp, rng.random_range(0.0..std::f32::consts::TAU))
+            (
+                k as f32 * f0,
+                amp,
+                rng.random_range(0.0..std::f32::consts::TAU),
+            )
         })
         .collect();
     let hiss = rng.random_range(0.01f32..0.05);
@@ -119,7 +125,10 @@ fn babble(n: usize, rate: f32, rng: &mut ChaCha8Rng) -> Vec<f32> {
         let gain = rng.random_range(0.4f32..1.0);
         for i in 0..n {
             let t = i as f32 / rate;
-            let envelope = (std::f32::consts::PI * syllable_hz * t + phase).sin().abs().powf(1.5);
+            let envelope = (std::f32::consts::PI * syllable_hz * t + phase)
+                .sin()
+                .abs()
+                .powf(1.5);
             sum[i] += gain * envelope * (a[i] + 0.6 * b[i]);
         }
     }

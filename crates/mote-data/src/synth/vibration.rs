@@ -34,7 +34,9 @@ use rand_distr::StandardNormal;
 use serde::Serialize;
 
 use super::noise::bandpass;
-use super::{clip_rng, prepare_out, reusable, run_parallel, write_manifest, Manifest, SynthSummary};
+use super::{
+    clip_rng, prepare_out, reusable, run_parallel, write_manifest, Manifest, SynthSummary,
+};
 use crate::error::{Error, Result};
 use crate::split::group_hash;
 
@@ -141,7 +143,9 @@ fn machine(seed: u64, index: usize) -> Machine {
     let balls = rng.random_range(7..=12) as f32;
     let d_over_pitch = rng.random_range(0.15f32..0.3);
     let mut phases = [0.0; 12];
-    phases.iter_mut().for_each(|p| *p = rng.random_range(0.0..TAU));
+    phases
+        .iter_mut()
+        .for_each(|p| *p = rng.random_range(0.0..TAU));
     Machine {
         resonance_hz: rng.random_range(900.0..1600.0),
         damping: rng.random_range(0.02..0.06),
@@ -174,7 +178,11 @@ fn machine_name(index: usize) -> String {
 
 /// Generates the vibration dataset in `out` (see the module docs), or reuses it when `out`
 /// already holds a complete one made with the same seed and options.
-pub fn synth_vibration(out: impl AsRef<Path>, seed: u64, options: &VibrationOptions) -> Result<SynthSummary> {
+pub fn synth_vibration(
+    out: impl AsRef<Path>,
+    seed: u64,
+    options: &VibrationOptions,
+) -> Result<SynthSummary> {
     synth_vibration_with_progress(out, seed, options, &|_, _| {})
 }
 
@@ -188,7 +196,10 @@ pub fn synth_vibration_with_progress(
     let started = std::time::Instant::now();
     let out = out.as_ref();
     validate(options)?;
-    let classes: Vec<String> = Condition::ALL.iter().map(|c| c.name().to_string()).collect();
+    let classes: Vec<String> = Condition::ALL
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect();
     let parameters = serde_json::to_value(options).map_err(|e| Error::Options(e.to_string()))?;
     if let Some(m) = reusable(out, GENERATOR, GENERATOR_VERSION, seed, &parameters) {
         return Ok(SynthSummary {
@@ -218,7 +229,11 @@ pub fn synth_vibration_with_progress(
         .iter()
         .map(|&c| {
             options.machines
-                * if c == Condition::Normal { options.normal_per_machine } else { options.faults_per_machine }
+                * if c == Condition::Normal {
+                    options.normal_per_machine
+                } else {
+                    options.faults_per_machine
+                }
         })
         .collect();
     let test_groups = test_machines(seed, options);
@@ -266,8 +281,14 @@ pub fn synth_vibration_with_progress(
         Ok(())
     })?;
 
-    let rows: Vec<String> = rows.into_iter().map(|r| r.into_inner().unwrap_or_default()).collect();
-    manifest.files = rows.iter().filter_map(|r| r.split(',').next().map(str::to_string)).collect();
+    let rows: Vec<String> = rows
+        .into_iter()
+        .map(|r| r.into_inner().unwrap_or_default())
+        .collect();
+    manifest.files = rows
+        .iter()
+        .filter_map(|r| r.split(',').next().map(str::to_string))
+        .collect();
     let table = std::iter::once("file,label,machine,rpm,load,severity".to_string())
         .chain(rows)
         .collect::<Vec<_>>()
@@ -275,7 +296,8 @@ pub fn synth_vibration_with_progress(
     let recordings = out.join("recordings.csv");
     std::fs::write(&recordings, table + "\n").map_err(|e| Error::io(&recordings, e))?;
     let readme = out.join("README.md");
-    std::fs::write(&readme, readme_text(seed, options, &test_groups)).map_err(|e| Error::io(&readme, e))?;
+    std::fs::write(&readme, readme_text(seed, options, &test_groups))
+        .map_err(|e| Error::io(&readme, e))?;
     manifest.complete = true;
     write_manifest(out, &manifest)?;
     Ok(SynthSummary {
@@ -327,12 +349,21 @@ fn test_machines(seed: u64, options: &VibrationOptions) -> Vec<String> {
 }
 
 /// One clip of `machine` in `condition`: the samples (g) and its operating point.
-fn clip(machine: &Machine, condition: Condition, rng: &mut ChaCha8Rng, o: &VibrationOptions) -> (Vec<f32>, Recording) {
+fn clip(
+    machine: &Machine,
+    condition: Condition,
+    rng: &mut ChaCha8Rng,
+    o: &VibrationOptions,
+) -> (Vec<f32>, Recording) {
     let fs = o.sample_rate as f32;
     let n = o.clip_samples;
     let rpm = rng.random_range(o.rpm.0..=o.rpm.1);
     let load = rng.random_range(0.2f32..1.0);
-    let severity = if condition == Condition::Normal { 0.0 } else { rng.random_range(o.severity.0..=o.severity.1) };
+    let severity = if condition == Condition::Normal {
+        0.0
+    } else {
+        rng.random_range(o.severity.0..=o.severity.1)
+    };
     let noise_gain = rng.random_range(0.7f32..1.5);
     let fr0 = rpm / 60.0;
     let speed = fr0 / 30.0;
@@ -408,9 +439,18 @@ fn clip(machine: &Machine, condition: Condition, rng: &mut ChaCha8Rng, o: &Vibra
 
     // Electrical vibration at twice line frequency, broadband and resonance-shaped noise.
     let electrical = machine.electrical_amp * gain;
-    let white: Vec<f32> = (0..n).map(|_| rng.sample::<f32, _>(StandardNormal)).collect();
-    let ring_noise = bandpass(&white, machine.resonance_hz, 1.0 / (2.0 * machine.damping), fs);
-    let ring_rms = (ring_noise.iter().map(|v| v * v).sum::<f32>() / n as f32).sqrt().max(1e-9);
+    let white: Vec<f32> = (0..n)
+        .map(|_| rng.sample::<f32, _>(StandardNormal))
+        .collect();
+    let ring_noise = bandpass(
+        &white,
+        machine.resonance_hz,
+        1.0 / (2.0 * machine.damping),
+        fs,
+    );
+    let ring_rms = (ring_noise.iter().map(|v| v * v).sum::<f32>() / n as f32)
+        .sqrt()
+        .max(1e-9);
     let floor = noise_gain * speed.sqrt();
     for i in 0..n {
         let t = i as f32 / fs;
@@ -450,7 +490,14 @@ fn clip(machine: &Machine, condition: Condition, rng: &mut ChaCha8Rng, o: &Vibra
             rev += (1.0 / order) * (1.0 + rng.random_range(-0.015f32..0.015));
         }
     }
-    (x, Recording { rpm, load, severity })
+    (
+        x,
+        Recording {
+            rpm,
+            load,
+            severity,
+        },
+    )
 }
 
 fn readme_text(seed: u64, o: &VibrationOptions, test_groups: &[String]) -> String {
@@ -488,14 +535,24 @@ in `manifest.json` under `test_groups`):\n\n{list}\n",
         rpm_hi = o.rpm.1,
         s_lo = o.severity.0,
         s_hi = o.severity.1,
-        list = test_groups.iter().map(|g| format!("- `{g}`")).collect::<Vec<_>>().join("\n"),
+        list = test_groups
+            .iter()
+            .map(|g| format!("- `{g}`"))
+            .collect::<Vec<_>>()
+            .join("\n"),
     )
 }
 
 /// One clip without writing anything, for inspection and tests: the samples (g) and its
 /// operating point. The machine is the same as in [`synth_vibration`] with this seed;
 /// `clip_index` picks a random stream of its own (not one of the written clips).
-pub fn sample_clip(seed: u64, machine_index: usize, condition: Condition, clip_index: u64, options: &VibrationOptions) -> (Vec<f32>, Recording) {
+pub fn sample_clip(
+    seed: u64,
+    machine_index: usize,
+    condition: Condition,
+    clip_index: u64,
+    options: &VibrationOptions,
+) -> (Vec<f32>, Recording) {
     let m = machine(seed, machine_index);
     let mut rng = clip_rng(seed ^ 0x7361_6d70, clip_index);
     clip(&m, condition, &mut rng, options)
