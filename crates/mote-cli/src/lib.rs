@@ -3,6 +3,5 @@
 
 pub mod bench;
 pub mod data_cmd;
-pub mod features;
 pub mod model;
 pub mod npy;
