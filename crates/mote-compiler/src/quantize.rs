@@ -47,7 +47,8 @@ impl std::fmt::Display for Calibration {
 pub struct QuantizeOptions {
     pub calibration: Calibration,
     /// FULLY_CONNECTED weights per output unit (axis 0) instead of per tensor. TFLite's
-    /// converter quantizes them per tensor by default, and older TFLM kernels only take that.
+    /// converter quantizes them per tensor by default, and older TFLM kernels only take that;
+    /// mote's runtime and current TFLM run both alike (tests/tflm_oracle.rs).
     pub fully_connected_per_channel: bool,
 }
 
@@ -272,17 +273,14 @@ pub fn quantize(
                 .and_then(|t| params[t])
                 .ok_or_else(|| node_err(format!("input {i} has no quantization")))
         };
-        let axis = match &node.op {
-            Op::Conv2d(_) => Some(0),
-            Op::DepthwiseConv2d(_) => Some(3),
-            Op::FullyConnected(_) => Some(if opts.fully_connected_per_channel {
-                0
-            } else {
-                usize::MAX
-            }),
+        // Weights: per output channel along this axis, or (None) one scale per tensor.
+        let scheme: Option<Option<usize>> = match &node.op {
+            Op::Conv2d(_) => Some(Some(0)),
+            Op::DepthwiseConv2d(_) => Some(Some(3)),
+            Op::FullyConnected(_) => Some(opts.fully_connected_per_channel.then_some(0)),
             _ => None,
         };
-        if let Some(axis) = axis {
+        if let Some(axis) = scheme {
             let filter = node
                 .inputs
                 .get(1)
@@ -298,10 +296,9 @@ pub fn quantize(
                     node.op.name()
                 ),
             })?;
-            let (weights, w_quant) = if axis == usize::MAX {
-                symmetric_per_tensor(&values)
-            } else {
-                symmetric_per_channel(&values, &f.shape, axis)
+            let (weights, w_quant) = match axis {
+                None => symmetric_per_tensor(&values),
+                Some(axis) => symmetric_per_channel(&values, &f.shape, axis),
             };
             if done[filter] && q.tensors[filter].quant.as_ref() != Some(&w_quant) {
                 return Err(node_err(format!(
