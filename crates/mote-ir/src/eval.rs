@@ -367,8 +367,8 @@ fn conv2d(
                             };
                             let xi = ((b * in_h + iy) * in_w + ix) * in_c;
                             let wi = ((oc * kh + ky) * kw + kx) * f_c;
-                            for c in 0..f_c {
-                                total += x[xi + c] * w[wi + c];
+                            for (xv, wv) in x[xi..xi + f_c].iter().zip(&w[wi..wi + f_c]) {
+                                total += xv * wv;
                             }
                         }
                     }
