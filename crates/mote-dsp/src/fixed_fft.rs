@@ -9,7 +9,7 @@
 //! same phases. Only power-of-two lengths are supported (radix 4 first, then one radix 2
 //! stage), which covers every FFT the front end uses.
 
-use core::f64::consts::PI;
+use crate::micro_tables::{fft_stages, fft_super_twiddles, fft_twiddles, MAX_FFT_STAGES};
 
 /// A complex number of two Q15 values, laid out like KISS FFT's `kiss_fft_cpx`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -59,58 +59,36 @@ fn sub(a: ComplexI16, b: ComplexI16) -> ComplexI16 {
     }
 }
 
-/// `floor(0.5 + 32767·cos(phase))`, `floor(0.5 + 32767·sin(phase))`: KISS FFT's fixed-point twiddle.
-fn twiddle(phase: f64) -> ComplexI16 {
-    ComplexI16 {
-        re: libm::floor(0.5 + 32767.0 * libm::cos(phase)) as i16,
-        im: libm::floor(0.5 + 32767.0 * libm::sin(phase)) as i16,
-    }
-}
-
-/// Largest number of radix stages: enough for a complex FFT of 2^16 points.
-const MAX_STAGES: usize = 16;
-
 /// A real FFT of `2 * HALF` int16 samples giving `HALF + 1` bins, with its twiddles computed once.
 ///
 /// `HALF` is the length of the inner complex FFT (256 for micro_speech's 512-point FFT).
+/// The fields are the crate's so that build.rs can bake one into a `static`.
 pub struct FixedRfft<const HALF: usize> {
-    twiddles: [ComplexI16; HALF],
+    pub(crate) twiddles: [ComplexI16; HALF],
     /// `HALF / 2` are used; sized `HALF` so that no const-generic arithmetic is needed.
-    super_twiddles: [ComplexI16; HALF],
-    /// (radix, remaining length) per stage, as KISS FFT's `factors`.
-    stages: [(usize, usize); MAX_STAGES],
+    pub(crate) super_twiddles: [ComplexI16; HALF],
+    /// (radix, remaining length) per stage, as KISS FFT's `factors`; `(0, 0)` after the last.
+    pub(crate) stages: [(usize, usize); MAX_FFT_STAGES],
 }
 
 impl<const HALF: usize> FixedRfft<HALF> {
-    /// The twiddles and the radix plan; `None` unless `HALF` is a power of two of at least 2.
+    /// The twiddles and the radix plan (the front end uses a baked copy; tests compare); `None` unless `HALF` is a power of two of at least 2.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn new() -> Option<Self> {
         if HALF < 2 || !HALF.is_power_of_two() {
             return None;
         }
-        let n = HALF as f64;
-        let mut twiddles = [ComplexI16::default(); HALF];
-        for (i, t) in twiddles.iter_mut().enumerate() {
-            // The same expression order as KISS FFT, so the doubles round identically.
-            *t = twiddle(-2.0 * PI * i as f64 / n);
-        }
-        let mut super_twiddles = [ComplexI16::default(); HALF];
-        for (i, t) in super_twiddles.iter_mut().take(HALF / 2).enumerate() {
-            *t = twiddle(-PI * ((i + 1) as f64 / n + 0.5));
-        }
-        // Powers of 4 first, then a 2: KISS FFT's factorisation of a power of two.
-        let mut stages = [(0, 0); MAX_STAGES];
-        let mut num_stages = 0;
-        let mut remaining = HALF;
-        while remaining > 1 {
-            let radix = if remaining % 4 == 0 { 4 } else { 2 };
-            remaining /= radix;
-            stages[num_stages] = (radix, remaining);
-            num_stages += 1;
-        }
+        let mut pairs = [(0i16, 0i16); HALF];
+        let to_complex = |(re, im): (i16, i16)| ComplexI16 { re, im };
+        fft_twiddles(&mut pairs);
+        let twiddles = pairs.map(to_complex);
+        let mut pairs = [(0i16, 0i16); HALF];
+        fft_super_twiddles(HALF, &mut pairs);
+        let super_twiddles = pairs.map(to_complex);
         Some(FixedRfft {
             twiddles,
             super_twiddles,
-            stages,
+            stages: fft_stages(HALF),
         })
     }
 
@@ -241,6 +219,7 @@ impl<const HALF: usize> FixedRfft<HALF> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use core::f64::consts::PI;
 
     /// A full-scale cosine at bin 8 of a 64-point FFT lands in bin 8 with the magnitude the
     /// fixed-point scaling predicts (each of log2(64) = 6 halvings, so 32767·32/64), and the

@@ -12,7 +12,7 @@
 //! - [`mfcc`]: DCT-II of log-mel energies;
 //! - [`normalize`]: per-feature mean/std statistics (computed on the host, applied on the device);
 //! - [`vibration`]: RMS, peak, crest factor, kurtosis and band energies;
-//! - [`micro_frontend`]: TFLM's micro_speech front end, byte-exact;
+//! - [`micro_frontend`]: TFLM's micro_speech front end, byte-exact ([`micro_tables`]: its tables);
 //! - [`signal`]: deterministic test signals (chirp plus LCG noise) for host/device comparisons;
 //! - [`check`]: every front end on that signal, what the firmware test compares with the host.
 #![no_std]
@@ -26,6 +26,7 @@ mod fixed_fft;
 pub mod mel;
 pub mod mfcc;
 pub mod micro_frontend;
+pub mod micro_tables;
 pub mod normalize;
 pub mod signal;
 pub mod vibration;
