@@ -11,7 +11,7 @@
 //! int8 kernels constrain get TFLite's parameters: pooling and RESHAPE outputs share their
 //! input's, SOFTMAX's output is 1/256 with zero point −128. The graph's input and output become
 //! int8 too (no QUANTIZE/DEQUANTIZE at the edges), like models converted with
-//! `inference_input_type = tf.int8`.
+//! `inference_input_type = tf.int8`, unless [`QuantizeOptions::float_io`] asks for float32 ones.
 
 use std::collections::HashMap;
 
@@ -50,6 +50,10 @@ pub struct QuantizeOptions {
     /// converter quantizes them per tensor by default, and older TFLM kernels only take that;
     /// mote's runtime and current TFLM run both alike (tests/tflm_oracle.rs).
     pub fully_connected_per_channel: bool,
+    /// Keep float32 graph inputs and outputs: a QUANTIZE after each input and a DEQUANTIZE
+    /// before each output, as TFLite's converter does without `inference_input_type` (the
+    /// float tensors keep the original names, the int8 ones get `_int8`). Off: int8 I/O.
+    pub float_io: bool,
 }
 
 impl Default for QuantizeOptions {
@@ -57,6 +61,7 @@ impl Default for QuantizeOptions {
         QuantizeOptions {
             calibration: Calibration::MinMax,
             fully_connected_per_channel: false,
+            float_io: false,
         }
     }
 }
@@ -390,6 +395,9 @@ pub fn quantize(
             }
         }
     }
+    if opts.float_io {
+        add_float_io(&mut q);
+    }
     q.check()?;
 
     let weight_bytes = |graph: &Graph| -> usize {
@@ -413,6 +421,50 @@ pub fn quantize(
         ranges,
     };
     Ok((q, report))
+}
+
+/// Puts a QUANTIZE in front of every graph input and a DEQUANTIZE after every graph output;
+/// the new float32 tensors are appended (existing indices stay) and take the I/O's names.
+fn add_float_io(q: &mut Graph) {
+    let mut inputs = Vec::with_capacity(q.inputs.len());
+    let mut quantize_nodes = Vec::new();
+    for &t in &q.inputs.clone() {
+        let f = float_twin(q, t);
+        inputs.push(f);
+        quantize_nodes.push(mote_ir::Node {
+            op: Op::Quantize,
+            inputs: vec![Some(f)],
+            outputs: vec![t],
+        });
+    }
+    let mut outputs = Vec::with_capacity(q.outputs.len());
+    for &t in &q.outputs.clone() {
+        let f = float_twin(q, t);
+        outputs.push(f);
+        q.nodes.push(mote_ir::Node {
+            op: Op::Dequantize,
+            inputs: vec![Some(t)],
+            outputs: vec![f],
+        });
+    }
+    q.nodes.splice(0..0, quantize_nodes);
+    q.inputs = inputs;
+    q.outputs = outputs;
+}
+
+/// Appends a float32 tensor like int8 tensor `t`, which it names; `t` gets `_int8`.
+fn float_twin(q: &mut Graph, t: TensorId) -> TensorId {
+    let int8 = &mut q.tensors[t];
+    let float = Tensor {
+        name: int8.name.clone(),
+        dtype: DType::Float32,
+        shape: int8.shape.clone(),
+        quant: None,
+        data: None,
+    };
+    int8.name.push_str("_int8");
+    q.tensors.push(float);
+    q.tensors.len() - 1
 }
 
 /// Refuses anything but a float32 graph of operators the quantizer knows.

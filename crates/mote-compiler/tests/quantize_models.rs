@@ -361,3 +361,54 @@ fn synthetic_graph_quantizes_as_tflite_would() {
         }
     }
 }
+
+/// With `float_io` the int8 graph takes and gives float32 through QUANTIZE and DEQUANTIZE:
+/// exactly what quantizing the input by hand, running the int8-I/O graph and dequantizing
+/// its output gives.
+#[test]
+fn float_io_wraps_the_int8_graph_in_quantize_and_dequantize() {
+    let graph = synthetic_graph(4);
+    let elements = graph.tensors[graph.inputs[0]].elements();
+    let mut rng = Rng(6);
+    let mut random = || -> Vec<f32> { (0..elements).map(|_| rng.uniform(-1.0, 1.0)).collect() };
+    let samples: Vec<Vec<f32>> = (0..8).map(|_| random()).collect();
+    let (int8, _) = quantize(&graph, &samples, &QuantizeOptions::default()).unwrap();
+    let opts = QuantizeOptions {
+        float_io: true,
+        ..Default::default()
+    };
+    let (wrapped, _) = quantize(&graph, &samples, &opts).unwrap();
+    assert_eq!(wrapped.nodes.len(), int8.nodes.len() + 2);
+    assert!(matches!(wrapped.nodes[0].op, Op::Quantize));
+    assert!(matches!(wrapped.nodes.last().unwrap().op, Op::Dequantize));
+    let (fi, fo) = (
+        &wrapped.tensors[wrapped.inputs[0]],
+        &wrapped.tensors[wrapped.outputs[0]],
+    );
+    assert_eq!((fi.dtype, fi.name.as_str()), (mote_ir::DType::Float32, "x"));
+    assert_eq!(
+        (fo.dtype, fo.name.as_str()),
+        (mote_ir::DType::Float32, "probabilities")
+    );
+    assert_eq!(wrapped.tensors[int8.inputs[0]].name, "x_int8");
+    let exported = mote_tflite::export(&wrapped).unwrap();
+    assert_eq!(mote_tflite::import(&exported).unwrap(), wrapped);
+
+    let (a, b) = (Compiled::new(&int8), Compiled::new(&wrapped));
+    let (inp, out) = (
+        params(&int8, int8.inputs[0]),
+        params(&int8, int8.outputs[0]),
+    );
+    for _ in 0..4 {
+        let x = random();
+        let raw = a.run(
+            &quantize_input(&x, inp)
+                .iter()
+                .map(|&v| v as u8)
+                .collect::<Vec<_>>(),
+        );
+        let want = dequantize(&raw.iter().map(|&v| v as i8).collect::<Vec<_>>(), out);
+        let got = common::bytes_f32(&b.run(&common::f32_bytes(&x)));
+        assert_eq!(got, want);
+    }
+}

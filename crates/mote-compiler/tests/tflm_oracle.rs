@@ -16,7 +16,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{dequantize, params, read_i8, synthetic_graph, write_i8, Compiled, Rng};
+use common::{
+    dequantize, f32_bytes, params, read_i8, synthetic_graph, write_f32, write_i8, Compiled, Rng,
+};
 use mote_compiler::{quantize, Calibration, QuantizeOptions};
 use mote_testdata::{golden, shared_dir, COVERED_MODELS};
 
@@ -154,6 +156,7 @@ fn quantized_float_models_run_the_same_in_tflm_and_mote() {
         let opts = QuantizeOptions {
             calibration,
             fully_connected_per_channel,
+            ..Default::default()
         };
         let (q, _) = quantize(&graph, &samples, &opts).unwrap_or_else(|e| panic!("{name}: {e}"));
         let per_channel_fc = q.nodes.iter().any(|n| {
@@ -251,5 +254,46 @@ fn synthetic_graph_runs_the_same_in_tflm_and_mote() {
         distinct.insert(mote);
     }
     assert!(distinct.len() > 1, "every input gave the same output");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The same graph with float32 I/O (QUANTIZE and DEQUANTIZE at the edges): TFLM and mote give
+/// the same float bytes.
+#[test]
+fn float_io_graph_runs_the_same_in_tflm_and_mote() {
+    let Some(python) = tflm_python() else { return };
+    let dir = scratch_dir("float-io");
+    let graph = synthetic_graph(3);
+    let elements = graph.tensors[graph.inputs[0]].elements();
+    let mut rng = Rng(8);
+    let mut random = || -> Vec<f32> { (0..elements).map(|_| rng.uniform(-1.5, 1.5)).collect() };
+    let samples: Vec<Vec<f32>> = (0..8).map(|_| random()).collect();
+    let opts = QuantizeOptions {
+        float_io: true,
+        ..Default::default()
+    };
+    let (q, _) = quantize(&graph, &samples, &opts).unwrap();
+    let model = dir.join("float_io.tflite");
+    std::fs::write(&model, mote_tflite::export(&q).unwrap()).unwrap();
+    let shape = q.tensors[q.inputs[0]].shape.clone();
+    let inputs: Vec<Vec<f32>> = (0..4).map(|_| random()).collect();
+    let files: Vec<PathBuf> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, data)| {
+            let path = dir.join(format!("in{i}.npy"));
+            write_f32(&path, &shape, data);
+            path
+        })
+        .collect();
+    let outputs = run_tflm(&python, &model, &files, &dir.join("out"));
+    let runtime = Compiled::new(&q);
+    for (i, (data, tflm)) in inputs.iter().zip(&outputs).enumerate() {
+        assert_eq!(
+            runtime.run(&f32_bytes(data)),
+            npy_data(tflm),
+            "float I/O, input {i}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

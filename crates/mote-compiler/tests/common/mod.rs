@@ -38,6 +38,21 @@ pub fn write_i8(path: &Path, shape: &[usize], data: &[i8]) {
     std::fs::write(path, out).unwrap();
 }
 
+pub fn write_f32(path: &Path, shape: &[usize], data: &[f32]) {
+    use npyz::WriterBuilder;
+    let mut out = Vec::new();
+    let shape: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+    let mut w = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(&shape)
+        .writer(&mut out)
+        .begin_nd()
+        .unwrap();
+    w.extend(data.iter().copied()).unwrap();
+    w.finish().unwrap();
+    std::fs::write(path, out).unwrap();
+}
+
 /// SplitMix64: a few lines, deterministic on every platform, plenty for test inputs.
 pub struct Rng(pub u64);
 
