@@ -14,29 +14,26 @@ pub const SIZES: [usize; 7] = [16, 32, 64, 128, 256, 512, 1024];
 /// Forward real FFT of `buffer` in place; returns its `N/2` complex bins, where bin 0 holds
 /// the DC value in `re` and the Nyquist value in `im` (microfft's packing).
 pub fn rfft(buffer: &mut [f32]) -> Result<&mut [Complex32], DspError> {
-    macro_rules! sizes {
+    macro_rules! by_size {
         ($($n:literal => $f:ident),*) => {
             match buffer.len() {
-                $($n => {
-                    let b: &mut [f32; $n] = buffer.try_into().map_err(|_| unreachable_len())?;
-                    Ok(microfft::real::$f(b).as_mut_slice())
-                })*
-                n => Err(DspError::Parameter { what: "FFT length", why: size_error(n) }),
+                $($n => match <&mut [f32; $n]>::try_from(buffer) {
+                    Ok(b) => Ok(microfft::real::$f(b).as_mut_slice()),
+                    Err(_) => Err(unsupported()),
+                },)*
+                _ => Err(unsupported()),
             }
         };
     }
-    sizes!(16 => rfft_16, 32 => rfft_32, 64 => rfft_64, 128 => rfft_128, 256 => rfft_256, 512 => rfft_512, 1024 => rfft_1024)
+    by_size!(16 => rfft_16, 32 => rfft_32, 64 => rfft_64, 128 => rfft_128, 256 => rfft_256,
+             512 => rfft_512, 1024 => rfft_1024)
 }
 
-fn unreachable_len() -> DspError {
+fn unsupported() -> DspError {
     DspError::Parameter {
         what: "FFT length",
-        why: "slice length changed",
+        why: "must be a power of two from 16 to 1024",
     }
-}
-
-fn size_error(_n: usize) -> &'static str {
-    "must be a power of two from 16 to 1024"
 }
 
 /// The power spectrum `|X[k]|²`, `k = 0..=N/2`, of `frame` (consumed as FFT scratch);

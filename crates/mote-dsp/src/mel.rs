@@ -199,9 +199,9 @@ mod tests {
         }
         let mut out = [0f32; 10];
         fb.apply(&power, &mut out).unwrap();
-        for m in 0..10 {
+        for (m, &got) in out.iter().enumerate() {
             let expected: f32 = (0..129).map(|k| fb.weight(m, k) * power[k]).sum();
-            assert!((out[m] - expected).abs() <= 1e-4 * expected, "filter {m}");
+            assert!((got - expected).abs() <= 1e-4 * expected, "filter {m}");
             assert!(expected > 0.0, "filter {m} is empty");
         }
     }

@@ -434,6 +434,15 @@ pub fn micro_features_1s(
     Ok(out)
 }
 
+/// The features of a whole clip of any length from a fresh front end, one row per frame.
+#[cfg(feature = "std")]
+pub fn micro_features(audio: &[i16]) -> Result<std::vec::Vec<[i8; NUM_CHANNELS]>, DspError> {
+    let mut frontend = MicroFrontend::new()?;
+    let mut out = std::vec![[0i8; NUM_CHANNELS]; num_frames(audio.len())];
+    frontend.process_clip(audio, &mut out)?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -547,6 +556,20 @@ mod tests {
         assert_ne!(first, second);
         f.reset();
         assert_eq!(f.process_frame(&tone), first);
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn whole_clip_features_are_the_one_second_features_when_the_clip_is_one_second() {
+        let mut clip = [0i16; SAMPLES_PER_SECOND];
+        crate::signal::reference_clip(&mut clip);
+        let all = micro_features(&clip).unwrap();
+        assert_eq!(all.as_slice(), micro_features_1s(&clip).unwrap().as_slice());
+        // 1.5 s gives 74 frames, the first 49 the same as the first second's.
+        let longer: std::vec::Vec<i16> = clip.iter().chain(&clip[..8000]).copied().collect();
+        let more = micro_features(&longer).unwrap();
+        assert_eq!(more.len(), 74);
+        assert_eq!(&more[..49], all.as_slice());
     }
 
     #[test]

@@ -260,7 +260,7 @@ pub fn fft_stages(n: usize) -> [(usize, usize); MAX_FFT_STAGES] {
     let mut remaining = n;
     let mut i = 0;
     while remaining > 1 && i < MAX_FFT_STAGES {
-        let radix = if remaining % 4 == 0 { 4 } else { 2 };
+        let radix = if remaining & 3 == 0 { 4 } else { 2 };
         remaining /= radix;
         stages[i] = (radix, remaining);
         i += 1;

@@ -64,9 +64,15 @@ impl<const F: usize> FeatureStats<F> {
             mean: [0.0; F],
             inv_std: [0.0; F],
         };
-        for i in 0..F {
-            n.mean[i] = self.mean[i] as f32;
-            n.inv_std[i] = 1.0 / (std[i] as f32).max(min_std);
+        for (((m, s), &mean), &std) in n
+            .mean
+            .iter_mut()
+            .zip(n.inv_std.iter_mut())
+            .zip(&self.mean)
+            .zip(&std)
+        {
+            *m = mean as f32;
+            *s = 1.0 / (std as f32).max(min_std);
         }
         n
     }

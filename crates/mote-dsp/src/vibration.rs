@@ -110,7 +110,8 @@ pub fn band_energies(
     }
     let hz_per_bin = sample_rate / (2 * (power.len() - 1)) as f32;
     for (o, &(low, high)) in out.iter_mut().zip(bands) {
-        if !(low < high) {
+        // Also refuses NaN edges.
+        if low.partial_cmp(&high) != Some(core::cmp::Ordering::Less) {
             return Err(DspError::Parameter {
                 what: "band",
                 why: "low edge must be below the high edge",
