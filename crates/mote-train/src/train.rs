@@ -1,0 +1,553 @@
+//! The training loop: mini-batch Adam with a warmup + cosine learning-rate schedule, early
+//! stopping on the validation score with patience, checkpoints (best weights, and the last
+//! state with Adam's moments for an exact resume), deterministic seeding and a progress bar.
+//! Distillation and magnitude pruning plug into the same loop through [`Objective`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor, D};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use crate::adam::Adam;
+use crate::dataset::Dataset;
+use crate::metrics::{roc_auc, Metrics};
+use crate::model::{Mode, Model};
+use crate::spec::{ModelSpec, Task};
+use crate::{Result, Rng, TrainError};
+
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Peak learning rate (after warmup).
+    pub learning_rate: f64,
+    /// Epochs of linear warmup before the cosine decay.
+    pub warmup_epochs: usize,
+    /// Learning rate at the end of the cosine, as a fraction of the peak.
+    pub final_lr_fraction: f64,
+    /// Epochs without a better validation score before stopping.
+    pub patience: usize,
+    pub seed: u64,
+    /// Directory for `best.*` and `last.*` checkpoints; None keeps them in memory only.
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Continue from `checkpoint_dir/last.*` when it exists.
+    pub resume: bool,
+    /// Random time shift of up to this many rows of each sample (audio augmentation).
+    pub time_shift: usize,
+    pub progress: bool,
+    /// Threads for candle's CPU kernels (set through RAYON_NUM_THREADS when unset).
+    pub threads: usize,
+    /// Stop this run after this many epochs (a time box; `resume` continues from there
+    /// with the same schedule).
+    pub epoch_limit: Option<usize>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 30,
+            batch_size: 32,
+            learning_rate: 3e-3,
+            warmup_epochs: 1,
+            final_lr_fraction: 0.02,
+            patience: 6,
+            seed: 0x6d6f7465,
+            checkpoint_dir: None,
+            resume: false,
+            time_shift: 0,
+            progress: true,
+            threads: 2,
+            epoch_limit: None,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Learning rate at `step` of `total` (warmup then cosine).
+    pub fn learning_rate_at(&self, step: usize, steps_per_epoch: usize) -> f64 {
+        let warmup = self.warmup_epochs * steps_per_epoch;
+        let total = (self.epochs * steps_per_epoch).max(1);
+        if step < warmup {
+            return self.learning_rate * (step + 1) as f64 / warmup as f64;
+        }
+        let t = (step - warmup) as f64 / (total - warmup).max(1) as f64;
+        let floor = self.learning_rate * self.final_lr_fraction;
+        floor
+            + (self.learning_rate - floor) * 0.5 * (1.0 + (std::f64::consts::PI * t.min(1.0)).cos())
+    }
+}
+
+/// One epoch's figures.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EpochLog {
+    pub epoch: usize,
+    pub train_loss: f32,
+    pub val_loss: f32,
+    pub val_score: f32,
+    pub learning_rate: f64,
+}
+
+/// A trained model with the best weights restored, and how it got there.
+#[derive(Debug)]
+pub struct Trained {
+    pub model: Model,
+    pub history: Vec<EpochLog>,
+    pub best_epoch: usize,
+    pub best_score: f32,
+    /// True when early stopping ended training before `epochs`.
+    pub stopped_early: bool,
+}
+
+impl Trained {
+    pub fn evaluate(&self, data: &Dataset) -> Result<Metrics> {
+        evaluate(&self.model, data)
+    }
+
+    pub fn to_graph(&self) -> Result<mote_ir::Graph> {
+        crate::export::to_graph(&self.model)
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        self.model.save(path)
+    }
+
+    /// A saved model as a `Trained` (no history).
+    pub fn load(path: &Path) -> Result<Trained> {
+        Ok(Trained {
+            model: Model::load(path)?,
+            history: Vec::new(),
+            best_epoch: 0,
+            best_score: f32::NAN,
+            stopped_early: false,
+        })
+    }
+}
+
+/// Extra terms and constraints of the loop.
+#[derive(Default)]
+pub(crate) struct Objective<'a> {
+    /// Knowledge distillation: teacher, temperature, weight α of the soft term.
+    pub teacher: Option<(&'a Model, f64, f64)>,
+    /// Magnitude pruning: final sparsity and the epochs over which it ramps up.
+    pub sparsity: Option<(f32, usize)>,
+}
+
+/// Trains a fresh model of `spec`.
+pub fn train(
+    spec: ModelSpec,
+    train: &Dataset,
+    val: &Dataset,
+    cfg: &TrainConfig,
+) -> Result<Trained> {
+    let model = Model::new(spec, cfg.seed)?;
+    train_model(model, train, val, cfg)
+}
+
+/// Continues training `model` (fine-tuning).
+pub fn train_model(
+    model: Model,
+    train: &Dataset,
+    val: &Dataset,
+    cfg: &TrainConfig,
+) -> Result<Trained> {
+    fit(model, train, val, cfg, &Objective::default())
+}
+
+fn check_data(model: &Model, data: &Dataset, what: &str) -> Result<()> {
+    data.validate()?;
+    let want: usize = model.spec.input_shape.iter().product();
+    if data.sample_size() != want {
+        return Err(TrainError::Dataset(format!(
+            "{what}: samples of shape {:?} ({} values) but the model takes {:?}",
+            data.sample_shape,
+            data.sample_size(),
+            model.spec.input_shape
+        )));
+    }
+    if let Task::Classify { classes } = &model.spec.task {
+        if data.classes.len() > classes.len() {
+            return Err(TrainError::Dataset(format!(
+                "{what}: {} classes but the model has {}",
+                data.classes.len(),
+                classes.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Gathers samples into a batch, shifting each one in time by up to `shift` rows.
+fn gather(data: &Dataset, idx: &[usize], shift: usize, rng: &mut Rng) -> Vec<f32> {
+    let n = data.sample_size();
+    let mut out = Vec::with_capacity(idx.len() * n);
+    let rows = data.sample_shape.first().copied().unwrap_or(1).max(1);
+    let row = n / rows;
+    for &i in idx {
+        let s = data.sample(i);
+        if shift == 0 || rows < 2 {
+            out.extend_from_slice(s);
+            continue;
+        }
+        let k = (rng.next_u64() % (2 * shift as u64 + 1)) as isize - shift as isize;
+        let start = out.len();
+        out.resize(start + n, 0.0);
+        for r in 0..rows as isize {
+            let src = r - k;
+            if (0..rows as isize).contains(&src) {
+                let (d, s0) = (start + r as usize * row, src as usize * row);
+                out[d..d + row].copy_from_slice(&s[s0..s0 + row]);
+            }
+        }
+    }
+    out
+}
+
+fn labels_tensor(data: &Dataset, idx: &[usize]) -> Result<Tensor> {
+    let l: Vec<u32> = idx.iter().map(|&i| data.labels[i] as u32).collect();
+    Ok(Tensor::from_vec(l, idx.len(), &Device::Cpu)?)
+}
+
+fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
+    let logp = log_softmax(logits)?;
+    let picked = logp.gather(&labels.unsqueeze(1)?, 1)?;
+    Ok(picked.mean_all()?.neg()?)
+}
+
+fn log_softmax(x: &Tensor) -> Result<Tensor> {
+    let max = x.max_keepdim(D::Minus1)?.detach();
+    let shifted = x.broadcast_sub(&max)?;
+    let lse = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
+    Ok(shifted.broadcast_sub(&lse)?)
+}
+
+/// The loss of a batch for `model`'s task (and the objective's extra terms).
+fn batch_loss(
+    model: &Model,
+    x: &Tensor,
+    labels: &Tensor,
+    objective: &Objective,
+    mode: Mode,
+) -> Result<Tensor> {
+    let out = model.forward(x, mode)?;
+    match model.spec.task {
+        Task::Reconstruct => Ok((out - x.flatten_from(1)?)?.sqr()?.mean_all()?),
+        Task::Classify { .. } => {
+            let hard = cross_entropy(&out, labels)?;
+            let Some((teacher, t, alpha)) = objective.teacher else {
+                return Ok(hard);
+            };
+            let log_pt = log_softmax(&(teacher.forward(x, Mode::Eval)?.detach() / t)?)?;
+            let pt = log_pt.exp()?;
+            let log_ps = log_softmax(&(&out / t)?)?;
+            let kl = (pt * (log_pt - log_ps)?)?.sum(D::Minus1)?.mean_all()?;
+            Ok(((kl * (alpha * t * t))? + (hard * (1.0 - alpha))?)?)
+        }
+    }
+}
+
+/// Evaluates `model` on `data`: loss, confusion matrix, and for an autoencoder the ROC AUC
+/// of the reconstruction error with label 0 as normal.
+pub fn evaluate(model: &Model, data: &Dataset) -> Result<Metrics> {
+    check_data(model, data, "evaluation data")?;
+    let batch = 256;
+    let mut predicted = Vec::with_capacity(data.len());
+    let mut scores = Vec::with_capacity(data.len());
+    let mut loss_sum = 0f64;
+    let mut rng = Rng(0);
+    let idx: Vec<usize> = (0..data.len()).collect();
+    for chunk in idx.chunks(batch) {
+        let x = model.batch_tensor(gather(data, chunk, 0, &mut rng), chunk.len())?;
+        let out = model.forward(&x, Mode::Eval)?;
+        match model.spec.task {
+            Task::Classify { .. } => {
+                let labels = labels_tensor(data, chunk)?;
+                loss_sum +=
+                    cross_entropy(&out, &labels)?.to_scalar::<f32>()? as f64 * chunk.len() as f64;
+                let p: Vec<u32> = out.argmax(D::Minus1)?.to_vec1()?;
+                predicted.extend(p.into_iter().map(|v| v as usize));
+            }
+            Task::Reconstruct => {
+                let err = (out - x.flatten_from(1)?)?.sqr()?.mean(D::Minus1)?;
+                let e: Vec<f32> = err.to_vec1()?;
+                loss_sum += e.iter().map(|&v| v as f64).sum::<f64>();
+                scores.extend(e);
+            }
+        }
+    }
+    let loss = (loss_sum / data.len().max(1) as f64) as f32;
+    Ok(match &model.spec.task {
+        Task::Classify { classes } => {
+            let mut m = Metrics::from_predictions(classes, &data.labels, &predicted);
+            m.loss = loss;
+            m
+        }
+        Task::Reconstruct => {
+            let positives: Vec<bool> = data.labels.iter().map(|&l| l != 0).collect();
+            Metrics {
+                classes: Vec::new(),
+                confusion: Vec::new(),
+                loss,
+                auc: roc_auc(&scores, &positives),
+            }
+        }
+    })
+}
+
+/// Resume state written next to `last.safetensors`.
+#[derive(Debug, Serialize, Deserialize)]
+struct LoopState {
+    next_epoch: usize,
+    adam_step: usize,
+    best_epoch: usize,
+    best_score: f32,
+    bad_epochs: usize,
+    history: Vec<EpochLog>,
+}
+
+fn ck_err(p: &Path, e: impl std::fmt::Display) -> TrainError {
+    TrainError::Checkpoint(format!("{}: {e}", p.display()))
+}
+
+fn save_checkpoint(dir: &Path, model: &Model, adam: &Adam, state: &LoopState) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| ck_err(dir, e))?;
+    let mut tensors: BTreeMap<String, Tensor> = model.snapshot()?;
+    tensors.extend(adam.state());
+    let p = dir.join("last.safetensors");
+    candle_core::safetensors::save(&tensors.into_iter().collect(), &p)
+        .map_err(|e| ck_err(&p, e))?;
+    let p = dir.join("last.state.json");
+    let text = serde_json::to_string(state).map_err(|e| ck_err(&p, e))?;
+    std::fs::write(&p, text).map_err(|e| ck_err(&p, e))
+}
+
+fn load_checkpoint(dir: &Path, model: &Model, adam: &mut Adam) -> Result<Option<LoopState>> {
+    let (w, s) = (dir.join("last.safetensors"), dir.join("last.state.json"));
+    if !w.exists() || !s.exists() {
+        return Ok(None);
+    }
+    let state: LoopState =
+        serde_json::from_str(&std::fs::read_to_string(&s).map_err(|e| ck_err(&s, e))?)
+            .map_err(|e| ck_err(&s, e))?;
+    let tensors: BTreeMap<String, Tensor> = candle_core::safetensors::load(&w, &Device::Cpu)
+        .map_err(|e| ck_err(&w, e))?
+        .into_iter()
+        .collect();
+    model.restore(&tensors)?;
+    adam.load_state(&tensors, state.adam_step);
+    Ok(Some(state))
+}
+
+/// Per weight tensor, a 0/1 mask keeping the largest-magnitude `1 - sparsity` of it.
+pub(crate) fn magnitude_masks(model: &Model, sparsity: f32) -> Result<BTreeMap<String, Tensor>> {
+    let mut masks = BTreeMap::new();
+    for (name, var) in model.params() {
+        if !name.ends_with(".weight") {
+            continue;
+        }
+        let values: Vec<f32> = var.as_tensor().flatten_all()?.to_vec1()?;
+        let mut mags: Vec<f32> = values.iter().map(|v| v.abs()).collect();
+        mags.sort_by(f32::total_cmp);
+        let k = ((values.len() as f32) * sparsity).floor() as usize;
+        let keep: Vec<f32> = if k == 0 {
+            vec![1.0; values.len()]
+        } else {
+            let threshold = mags[k - 1];
+            // Ties at the threshold: prune exactly k by counting.
+            let mut pruned = 0;
+            values
+                .iter()
+                .map(|v| {
+                    if v.abs() <= threshold && pruned < k {
+                        pruned += 1;
+                        0.0
+                    } else {
+                        1.0
+                    }
+                })
+                .collect()
+        };
+        masks.insert(
+            name.clone(),
+            Tensor::from_vec(keep, var.dims(), &Device::Cpu)?,
+        );
+    }
+    Ok(masks)
+}
+
+fn apply_masks(model: &Model, masks: &BTreeMap<String, Tensor>) -> Result<()> {
+    for (name, mask) in masks {
+        if let Some(v) = model.param(name) {
+            v.set(&(v.as_tensor() * mask)?)?;
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn fit(
+    model: Model,
+    train: &Dataset,
+    val: &Dataset,
+    cfg: &TrainConfig,
+    objective: &Objective,
+) -> Result<Trained> {
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() && cfg.threads > 0 {
+        // candle's CPU kernels size their thread pool from this variable.
+        std::env::set_var("RAYON_NUM_THREADS", cfg.threads.to_string());
+    }
+    check_data(&model, train, "training data")?;
+    check_data(&model, val, "validation data")?;
+    if train.is_empty() || cfg.batch_size == 0 || cfg.epochs == 0 {
+        return Err(TrainError::Dataset(
+            "nothing to train: no samples, no batch or no epochs".into(),
+        ));
+    }
+    let steps_per_epoch = train.len().div_ceil(cfg.batch_size);
+    let mut adam = Adam::new();
+    let mut state = LoopState {
+        next_epoch: 0,
+        adam_step: 0,
+        best_epoch: 0,
+        best_score: f32::NEG_INFINITY,
+        bad_epochs: 0,
+        history: Vec::new(),
+    };
+    let mut best = model.snapshot()?;
+    if let (true, Some(dir)) = (cfg.resume, &cfg.checkpoint_dir) {
+        if let Some(s) = load_checkpoint(dir, &model, &mut adam)? {
+            state = s;
+            let p = dir.join("best.safetensors");
+            if p.exists() {
+                best = candle_core::safetensors::load(&p, &Device::Cpu)
+                    .map_err(|e| ck_err(&p, e))?
+                    .into_iter()
+                    .collect();
+            }
+        }
+    }
+    // Pruning only counts once the sparsity has reached its target.
+    let scoring_from = objective.sparsity.map_or(0, |(_, ramp)| ramp);
+    let bar = if cfg.progress {
+        ProgressBar::new((cfg.epochs * steps_per_epoch) as u64)
+    } else {
+        ProgressBar::with_draw_target(
+            Some((cfg.epochs * steps_per_epoch) as u64),
+            ProgressDrawTarget::hidden(),
+        )
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_position((state.next_epoch * steps_per_epoch) as u64);
+    let mut stopped_early = false;
+    let trainable: Vec<(String, candle_core::Var)> = model
+        .trainable()
+        .into_iter()
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
+    let trainable_refs: Vec<(&String, &candle_core::Var)> =
+        trainable.iter().map(|(n, v)| (n, v)).collect();
+    for epoch in state.next_epoch..cfg.epochs {
+        let masks = match objective.sparsity {
+            Some((target, ramp)) => {
+                // Cubic ramp (Zhu & Gupta): fast at first, gentle near the target.
+                let t = ((epoch + 1) as f32 / ramp.max(1) as f32).min(1.0);
+                let s = target * (1.0 - (1.0 - t).powi(3));
+                let m = magnitude_masks(&model, s)?;
+                apply_masks(&model, &m)?;
+                Some(m)
+            }
+            None => None,
+        };
+        let mut rng = Rng(cfg.seed ^ (epoch as u64).wrapping_mul(0x9e37_79b9));
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        rng.shuffle(&mut order);
+        let mut loss_sum = 0f64;
+        let mut lr = 0.0;
+        for chunk in order.chunks(cfg.batch_size) {
+            let step = adam.step;
+            lr = cfg.learning_rate_at(step, steps_per_epoch);
+            let x =
+                model.batch_tensor(gather(train, chunk, cfg.time_shift, &mut rng), chunk.len())?;
+            let labels = labels_tensor(train, chunk)?;
+            let loss = batch_loss(&model, &x, &labels, objective, Mode::Train)?;
+            let grads = loss.backward()?;
+            adam.update(&trainable_refs, &grads, lr)?;
+            if let Some(m) = &masks {
+                apply_masks(&model, m)?;
+            }
+            let l = loss.to_scalar::<f32>()?;
+            if !l.is_finite() {
+                return Err(TrainError::Dataset(format!(
+                    "loss became {l} at epoch {epoch}: learning rate too high?"
+                )));
+            }
+            loss_sum += l as f64 * chunk.len() as f64;
+            bar.inc(1);
+            bar.set_message(format!("epoch {} loss {l:.4}", epoch + 1));
+        }
+        let metrics = evaluate(&model, val)?;
+        let score = if val.is_empty() {
+            -(loss_sum as f32)
+        } else {
+            metrics.score()
+        };
+        let log = EpochLog {
+            epoch,
+            train_loss: (loss_sum / train.len() as f64) as f32,
+            val_loss: metrics.loss,
+            val_score: score,
+            learning_rate: lr,
+        };
+        bar.set_message(format!(
+            "epoch {} loss {:.4} val {:.4} score {:.4}",
+            epoch + 1,
+            log.train_loss,
+            log.val_loss,
+            score
+        ));
+        state.history.push(log);
+        if epoch + 1 >= scoring_from && score > state.best_score {
+            state.best_score = score;
+            state.best_epoch = epoch;
+            state.bad_epochs = 0;
+            best = model.snapshot()?;
+            if let Some(dir) = &cfg.checkpoint_dir {
+                std::fs::create_dir_all(dir).map_err(|e| ck_err(dir, e))?;
+                let p = dir.join("best.safetensors");
+                candle_core::safetensors::save(&best.clone().into_iter().collect(), &p)
+                    .map_err(|e| ck_err(&p, e))?;
+                model.save(&dir.join("best"))?;
+            }
+        } else if epoch + 1 >= scoring_from {
+            state.bad_epochs += 1;
+        }
+        state.next_epoch = epoch + 1;
+        state.adam_step = adam.step;
+        if let Some(dir) = &cfg.checkpoint_dir {
+            save_checkpoint(dir, &model, &adam, &state)?;
+        }
+        if cfg.epoch_limit.is_some_and(|n| epoch + 1 >= n) {
+            break;
+        }
+        if state.bad_epochs > cfg.patience {
+            stopped_early = epoch + 1 < cfg.epochs;
+            break;
+        }
+    }
+    bar.finish_and_clear();
+    model.restore(&best)?;
+    Ok(Trained {
+        model,
+        history: state.history,
+        best_epoch: state.best_epoch,
+        best_score: state.best_score,
+        stopped_early,
+    })
+}
+
+pub use evaluate as evaluate_model;
