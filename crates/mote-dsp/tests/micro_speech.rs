@@ -2,9 +2,13 @@
 //! `audio_preprocessor_int8.tflite` and on the features TFLM's own test expects; its tables
 //! equal the model's constant tensors; and its features of the four one-second test
 //! recordings, fed to `micro_speech_quantized.tflite` through mote's import → compile →
-//! interpreter path, are classified as TFLM's example classifies them.
+//! interpreter path, are classified as TFLM's example classifies them. When TFLM's Python
+//! interpreter is available, whole clips (the recordings and synthetic ones that saturate)
+//! run frame after frame through one TFLM interpreter must give mote-dsp's features exactly,
+//! state included.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use mote_dsp::micro_frontend::{
     hann_window_q12, num_frames, pcan_gain_lut, FilterBankTables, FRAMES_PER_SECOND, NUM_CHANNELS,
@@ -277,4 +281,137 @@ fn a_clip_is_the_frames_of_one_stateful_front_end() {
         .process_slice(&audio[3200..3200 + WINDOW_SAMPLES])
         .unwrap();
     assert_ne!(fresh, clip[10]);
+}
+
+/// Runs `audio_preprocessor_int8.tflite` in TFLM over every frame of each wav (one
+/// interpreter per clip, never reset: the noise estimate evolves as in TFLM's example) and
+/// prints `{path: [[40 ints] per frame]}` as JSON.
+const TFLM_CLIP_SCRIPT: &str = r#"
+import json, sys, wave
+import numpy as np
+from tflite_micro import runtime
+model = open(sys.argv[1], "rb").read()
+out = {}
+for path in sys.argv[2:]:
+    interpreter = runtime.Interpreter.from_bytes(model, arena_size=1 << 20)
+    with wave.open(path) as w:
+        audio = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    rows = []
+    for start in range(0, len(audio) - 480 + 1, 320):
+        interpreter.set_input(audio[start:start + 480].reshape(1, 480).astype(np.int16), 0)
+        interpreter.invoke()
+        rows.append(interpreter.get_output(0).astype(int).tolist())
+    out[path] = rows
+print(json.dumps(out))
+"#;
+
+/// A Python with TFLM's interpreter (`MOTE_TFLM_PYTHON`, the workspace's bench venv, or
+/// `python3`), or `None` after saying why; a panic when `MOTE_REQUIRE_TFLM` is set.
+fn tflm_python() -> Option<PathBuf> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(p) = std::env::var_os("MOTE_TFLM_PYTHON") {
+        candidates.push(p.into());
+    }
+    candidates
+        .push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-venv/bin/python"));
+    candidates.push("python3".into());
+    for python in candidates {
+        let ok = Command::new(&python)
+            .args(["-c", "import tflite_micro, numpy"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if ok {
+            return Some(python);
+        }
+    }
+    if std::env::var_os("MOTE_REQUIRE_TFLM").is_some() {
+        panic!(
+            "no Python with tflite_micro found (set MOTE_TFLM_PYTHON) and MOTE_REQUIRE_TFLM is set"
+        );
+    }
+    eprintln!("skipped: no Python with tflite_micro found (set MOTE_TFLM_PYTHON)");
+    None
+}
+
+fn write_wav(path: &Path, samples: &[i16]) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for &s in samples {
+        w.write_sample(s).unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+#[test]
+fn whole_clips_match_one_tflm_interpreter_frame_after_frame() {
+    let Some(shared) = shared_dir() else { return };
+    let Some(python) = tflm_python() else { return };
+    let dir = micro_speech_dir(&shared);
+    let mut clips: Vec<PathBuf> = [
+        "yes_1000ms.wav",
+        "no_1000ms.wav",
+        "silence_1000ms.wav",
+        "noise_1000ms.wav",
+    ]
+    .iter()
+    .map(|w| dir.join("testdata").join(w))
+    .collect();
+    // Synthetic clips: the reference chirp, and a louder one (2 s) that saturates the window
+    // and the auto-scale (samples at -32768) and drives PCAN over a wide range.
+    let scratch = std::env::temp_dir().join(format!("mote-dsp-clips-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let mut chirp = [0i16; 16_000];
+    mote_dsp::signal::reference_clip(&mut chirp);
+    clips.push(scratch.join("chirp.wav"));
+    write_wav(clips.last().unwrap(), &chirp);
+    let mut loud = vec![0i16; 32_000];
+    mote_dsp::signal::chirp_with_noise(&mut loud, 16_000.0, 7_000.0, 50.0, 40_000.0, 20_000.0, 7);
+    assert!(loud.contains(&i16::MIN));
+    clips.push(scratch.join("loud.wav"));
+    write_wav(clips.last().unwrap(), &loud);
+
+    let out = Command::new(&python)
+        .arg("-c")
+        .arg(TFLM_CLIP_SCRIPT)
+        .arg(dir.join("audio_preprocessor_int8.tflite"))
+        .args(&clips)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "TFLM failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tflm: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut frames_compared = 0;
+    for clip in &clips {
+        let rows = tflm[clip.to_str().unwrap()].as_array().unwrap();
+        let audio = read_wav(clip);
+        let mut frontend = MicroFrontend::new().unwrap();
+        let mut ours = vec![[0i8; NUM_CHANNELS]; num_frames(audio.len())];
+        frontend.process_clip(&audio, &mut ours).unwrap();
+        assert_eq!(ours.len(), rows.len(), "{}", clip.display());
+        for (f, (got, want)) in ours.iter().zip(rows).enumerate() {
+            let want: Vec<i8> = want
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_i64().unwrap() as i8)
+                .collect();
+            assert_eq!(
+                got.as_slice(),
+                want.as_slice(),
+                "{} frame {f}",
+                clip.display()
+            );
+            frames_compared += 1;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    assert_eq!(frames_compared, 4 * 49 + 49 + 99);
 }
