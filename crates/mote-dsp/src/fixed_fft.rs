@@ -172,43 +172,55 @@ impl<const HALF: usize> FixedRfft<HALF> {
                 );
             }
         }
+        // The butterflies work on this level's block only; splitting it into quarters (or
+        // halves) lets them run without per-element bounds checks.
+        let block = &mut out[at..at + radix * m];
         match radix {
-            4 => self.butterfly4(out, at, stride, m),
-            _ => self.butterfly2(out, at, stride, m),
+            4 => self.butterfly4(block, stride, m),
+            _ => self.butterfly2(block, stride, m),
         }
     }
 
-    fn butterfly2(&self, out: &mut [ComplexI16; HALF], at: usize, stride: usize, m: usize) {
-        for k in 0..m {
-            let a = div_by(out[at + k], 2);
-            let b = div_by(out[at + k + m], 2);
-            let t = mul(b, self.twiddles[k * stride]);
-            out[at + k + m] = sub(a, t);
-            out[at + k] = add(a, t);
+    fn butterfly2(&self, block: &mut [ComplexI16], stride: usize, m: usize) {
+        let (lower, upper) = block.split_at_mut(m);
+        let twiddles = self.twiddles.iter().step_by(stride);
+        for ((a, b), &tw) in lower.iter_mut().zip(upper.iter_mut()).zip(twiddles) {
+            let f0 = div_by(*a, 2);
+            let t = mul(div_by(*b, 2), tw);
+            *b = sub(f0, t);
+            *a = add(f0, t);
         }
     }
 
-    fn butterfly4(&self, out: &mut [ComplexI16; HALF], at: usize, stride: usize, m: usize) {
-        for k in 0..m {
-            let i0 = at + k;
-            let f0 = div_by(out[i0], 4);
-            let f1 = div_by(out[i0 + m], 4);
-            let f2 = div_by(out[i0 + 2 * m], 4);
-            let f3 = div_by(out[i0 + 3 * m], 4);
-            let s0 = mul(f1, self.twiddles[k * stride]);
-            let s1 = mul(f2, self.twiddles[2 * k * stride]);
-            let s2 = mul(f3, self.twiddles[3 * k * stride]);
+    fn butterfly4(&self, block: &mut [ComplexI16], stride: usize, m: usize) {
+        let (q0, rest) = block.split_at_mut(m);
+        let (q1, rest) = rest.split_at_mut(m);
+        let (q2, q3) = rest.split_at_mut(m);
+        // Twiddle k·stride, 2k·stride and 3k·stride for k < m: all below HALF.
+        let tw1 = self.twiddles.iter().step_by(stride);
+        let tw2 = self.twiddles.iter().step_by(2 * stride);
+        let tw3 = self.twiddles.iter().step_by(3 * stride);
+        let quarters = q0
+            .iter_mut()
+            .zip(q1.iter_mut())
+            .zip(q2.iter_mut())
+            .zip(q3.iter_mut());
+        for ((((x0, x1), x2), x3), ((&t1, &t2), &t3)) in quarters.zip(tw1.zip(tw2).zip(tw3)) {
+            let f0 = div_by(*x0, 4);
+            let s0 = mul(div_by(*x1, 4), t1);
+            let s1 = mul(div_by(*x2, 4), t2);
+            let s2 = mul(div_by(*x3, 4), t3);
             let s5 = sub(f0, s1);
             let f0 = add(f0, s1);
             let s3 = add(s0, s2);
             let s4 = sub(s0, s2);
-            out[i0 + 2 * m] = sub(f0, s3);
-            out[i0] = add(f0, s3);
-            out[i0 + m] = ComplexI16 {
+            *x2 = sub(f0, s3);
+            *x0 = add(f0, s3);
+            *x1 = ComplexI16 {
                 re: s5.re.wrapping_add(s4.im),
                 im: s5.im.wrapping_sub(s4.re),
             };
-            out[i0 + 3 * m] = ComplexI16 {
+            *x3 = ComplexI16 {
                 re: s5.re.wrapping_sub(s4.im),
                 im: s5.im.wrapping_add(s4.re),
             };

@@ -9,7 +9,7 @@
 //! 2. **FFT auto-scale**: the frame is shifted left by as many bits as its peak allows
 //!    (`15 − bits(max |x|)`), remembered to undo after the square root;
 //! 3. **real FFT**: 512 points (480 samples, zero-padded), KISS FFT's 16-bit fixed point
-//!    (see [`crate::fixed_fft`]);
+//!    (see `fixed_fft.rs`);
 //! 4. **energy**: `re² + im²` of bins 5..241 (125 Hz to 7.5 kHz), the others zero;
 //! 5. **filter bank**: 40 triangular mel channels (125 Hz to 7.5 kHz), Q12 weights and
 //!    "unweights" accumulated in 64 bits, with TFLM's aligned channel layout;
@@ -296,12 +296,15 @@ impl MicroFrontend {
         for (i, ch) in channels.iter_mut().enumerate() {
             let freq_start = fb.channel_frequency_starts[i] as usize;
             let weight_start = fb.channel_weight_starts[i] as usize;
-            for j in 0..fb.channel_widths[i] as usize {
-                let e = energy[freq_start + j] as u64;
-                weighted = weighted
-                    .wrapping_add((fb.weights[weight_start + j] as i64 as u64).wrapping_mul(e));
-                unweighted = unweighted
-                    .wrapping_add((fb.unweights[weight_start + j] as i64 as u64).wrapping_mul(e));
+            let width = fb.channel_widths[i] as usize;
+            let energies = &energy[freq_start..freq_start + width];
+            let weights = &fb.weights[weight_start..weight_start + width];
+            let unweights = &fb.unweights[weight_start..weight_start + width];
+            for ((&e, &w), &u) in energies.iter().zip(weights).zip(unweights) {
+                // Weights are in [0, 4096] (a test checks), so widening them as unsigned is
+                // TFLM's int16 → uint64 conversion, and a 32 × 32 → 64 multiply suffices.
+                weighted = weighted.wrapping_add(w as u16 as u64 * e as u64);
+                unweighted = unweighted.wrapping_add(u as u16 as u64 * e as u64);
             }
             *ch = weighted;
             weighted = unweighted;
@@ -462,6 +465,12 @@ mod tests {
         assert_eq!(fb.weights, baked::FILTER_BANK.weights);
         assert_eq!(fb.unweights, baked::FILTER_BANK.unweights);
         assert_eq!(fb.channel_widths, baked::FILTER_BANK.channel_widths);
+        // The filter bank's unsigned widening relies on this.
+        assert!(fb
+            .weights
+            .iter()
+            .chain(&fb.unweights)
+            .all(|&w| (0..=4096).contains(&w)));
     }
 
     /// The twiddles are `floor(0.5 + 32767·cos)` of doubles: a platform whose `cos` differed
