@@ -60,10 +60,6 @@ pub fn reference_features(
         out.micro[f] = micro.process_frame(frame);
         float.process(frame, &mut out.log_mel[f], &mut out.mfcc[f])?;
     }
-    let mut scaled = [0f32; 16_000];
-    for (s, &c) in scaled.iter_mut().zip(clip) {
-        *s = c as f32 / 32768.0;
-    }
-    out.vibration = VibrationFeatures::compute(&scaled);
+    out.vibration = VibrationFeatures::compute_i16(clip, 1.0 / 32768.0);
     Ok(())
 }
