@@ -25,8 +25,13 @@
 //! 10. **to int8**: `(v·256 + 333) / 666 − 128`, clamped to [−128, 127].
 //!
 //! Every table (window, filter bank, PCAN gain, log correction, FFT twiddles) is generated from
-//! its formula by [`MicroFrontend::new`] with the `libm` crate, so the host and the device
-//! compute the same values; the tests compare them with the model's constant tensors.
+//! its formula by [`crate::micro_tables`] with the `libm` crate; `build.rs` runs that code and
+//! bakes the results into `static`s (flash on the device), and the tests compare them with
+//! the model's constant tensors.
+//!
+//! The constants of steps 7–10 (smoothing coefficients, shifts, PCAN's SNR shift, the log's
+//! scale, 256/666) are the operators' options in the model's flexbuffers and its scalar
+//! tensors; the golden and whole-clip tests would catch any that differed.
 //! The spectral-subtraction noise estimate starts at zero and is updated by every frame, as
 //! one TFLM interpreter does across `invoke`s; [`MicroFrontend::reset`] starts over, as
 //! TFLM's `Reset` (or a fresh interpreter) does.
