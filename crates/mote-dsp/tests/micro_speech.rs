@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use mote_dsp::micro_frontend::{
-    hann_window_q12, num_frames, pcan_gain_lut, FilterBankTables, FRAMES_PER_SECOND, NUM_CHANNELS,
-    WINDOW_SAMPLES,
+    hann_window_q12, num_frames, pcan_gain_lut, FilterBankTables, FRAMES_PER_SECOND, MODEL_OPTIONS,
+    NUM_CHANNELS, WINDOW_SAMPLES,
 };
 use mote_dsp::{micro_features_1s, MicroFrontend};
 use mote_format::{AlignedBytes, Model};
@@ -414,4 +414,171 @@ fn whole_clips_match_one_tflm_interpreter_frame_after_frame() {
     }
     let _ = std::fs::remove_dir_all(&scratch);
     assert_eq!(frames_compared, 4 * 49 + 49 + 99);
+}
+
+/// Reads an unsigned little-endian integer of `width` bytes at `at`.
+fn read_uint(b: &[u8], at: usize, width: usize) -> u64 {
+    (0..width).fold(0u64, |v, i| v | (b[at + i] as u64) << (8 * i))
+}
+
+fn read_int(b: &[u8], at: usize, width: usize) -> i64 {
+    let v = read_uint(b, at, width);
+    let shift = 64 - 8 * width as u32;
+    ((v << shift) as i64) >> shift
+}
+
+/// The integer and boolean entries of a flexbuffer whose root is a map (what TFLM's custom
+/// operators keep their options in): a minimal reader of the format, enough for that.
+fn flexbuffer_map(b: &[u8]) -> Vec<(String, i64)> {
+    const INT: u8 = 1;
+    const UINT: u8 = 2;
+    const MAP: u8 = 9;
+    const BOOL: u8 = 26;
+    let root_width = b[b.len() - 1] as usize;
+    let root_type = b[b.len() - 2];
+    let root_at = b.len() - 2 - root_width;
+    assert_eq!(root_type >> 2, MAP, "the options are not a map");
+    let width = 1usize << (root_type & 3);
+    let values = root_at - read_uint(b, root_at, root_width) as usize;
+    let length = read_uint(b, values - width, width) as usize;
+    let keys_width = read_uint(b, values - 2 * width, width) as usize;
+    let keys_field = values - 3 * width;
+    let keys = keys_field - read_uint(b, keys_field, width) as usize;
+    let types = values + length * width;
+    (0..length)
+        .filter_map(|i| {
+            let key_field = keys + i * keys_width;
+            let key_at = key_field - read_uint(b, key_field, keys_width) as usize;
+            let key_len = b[key_at..].iter().position(|&c| c == 0).unwrap();
+            let key = String::from_utf8(b[key_at..key_at + key_len].to_vec()).unwrap();
+            let at = values + i * width;
+            match b[types + i] >> 2 {
+                INT => Some((key, read_int(b, at, width))),
+                UINT | BOOL => Some((key, read_uint(b, at, width) as i64)),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// Each custom operator's name and options, in order.
+fn custom_operators(tflite: &[u8]) -> Vec<(String, Vec<(String, i64)>)> {
+    use flatbuffers::{Follow, ForwardsUOffset, Table, Vector};
+    type Tables<'a> = ForwardsUOffset<Vector<'a, ForwardsUOffset<Table<'a>>>>;
+    const fn slot(n: u16) -> u16 {
+        4 + 2 * n
+    }
+    let model = <ForwardsUOffset<Table>>::follow(tflite, 0);
+    let codes = model.get::<Tables>(slot(1), None).unwrap();
+    let subgraph = model.get::<Tables>(slot(2), None).unwrap().get(0);
+    let operators = subgraph.get::<Tables>(slot(3), None).unwrap();
+    operators
+        .iter()
+        .filter_map(|op| {
+            let code = codes.get(op.get::<u32>(slot(0), Some(0))? as usize);
+            let name = code
+                .get::<ForwardsUOffset<&str>>(slot(1), None)?
+                .to_string();
+            let options = op
+                .get::<ForwardsUOffset<Vector<u8>>>(slot(5), None)
+                .map(|v| flexbuffer_map(v.safe_slice()))
+                .unwrap_or_default();
+            Some((name, options))
+        })
+        .collect()
+}
+
+#[test]
+fn the_front_ends_constants_are_the_models_operator_options() {
+    let Some(shared) = shared_dir() else { return };
+    let path = micro_speech_dir(&shared).join("audio_preprocessor_int8.tflite");
+    let tflite = std::fs::read(path).unwrap();
+    let o = MODEL_OPTIONS;
+    let expected: &[(&str, &str, i64)] = &[
+        ("SignalWindow", "shift", o.window_shift),
+        ("SignalRfft", "fft_length", o.fft_length),
+        ("SignalEnergy", "start_index", o.energy_start),
+        ("SignalEnergy", "end_index", o.energy_end),
+        ("SignalFilterBank", "num_channels", o.num_channels),
+        (
+            "SignalFilterBankSpectralSubtraction",
+            "num_channels",
+            o.num_channels,
+        ),
+        (
+            "SignalFilterBankSpectralSubtraction",
+            "smoothing_bits",
+            o.smoothing_bits,
+        ),
+        (
+            "SignalFilterBankSpectralSubtraction",
+            "spectral_subtraction_bits",
+            o.spectral_subtraction_bits,
+        ),
+        (
+            "SignalFilterBankSpectralSubtraction",
+            "smoothing",
+            o.smoothing,
+        ),
+        (
+            "SignalFilterBankSpectralSubtraction",
+            "one_minus_smoothing",
+            o.one_minus_smoothing,
+        ),
+        (
+            "SignalFilterBankSpectralSubtraction",
+            "alternate_smoothing",
+            o.alternate_smoothing,
+        ),
+        (
+            "SignalFilterBankSpectralSubtraction",
+            "alternate_one_minus_smoothing",
+            o.alternate_one_minus_smoothing,
+        ),
+        (
+            "SignalFilterBankSpectralSubtraction",
+            "min_signal_remaining",
+            o.min_signal_remaining,
+        ),
+        (
+            "SignalFilterBankSpectralSubtraction",
+            "clamping",
+            o.clamping as i64,
+        ),
+        ("SignalPCAN", "snr_shift", o.snr_shift),
+        (
+            "SignalFilterBankLog",
+            "input_correction_bits",
+            o.input_correction_bits,
+        ),
+        ("SignalFilterBankLog", "output_scale", o.output_scale),
+    ];
+    let operators = custom_operators(&tflite);
+    assert!(operators.len() >= 9, "{operators:?}");
+    for (op, key, want) in expected {
+        let options = &operators
+            .iter()
+            .find(|(name, _)| name == op)
+            .unwrap_or_else(|| panic!("no {op} in the model"))
+            .1;
+        let got = options
+            .iter()
+            .find(|(k, _)| k == key)
+            .unwrap_or_else(|| panic!("{op} has no option {key}: {options:?}"))
+            .1;
+        assert_eq!(got, *want, "{op}.{key}");
+    }
+    // The int8 mapping's scalar constants: MUL by `Const1`, ADD `Cast_3`, DIV by `Const_1`.
+    let constants = model_constants(&tflite);
+    let scalar = |name: &str| -> i64 {
+        let (_, d) = constants.iter().find(|(n, _)| n == name).unwrap();
+        i32::from_le_bytes([d[0], d[1], d[2], d[3]]) as i64
+    };
+    assert_eq!(scalar("Const1"), o.output_multiplier);
+    assert_eq!(scalar("Cast_3"), o.output_rounding);
+    assert_eq!(scalar("Const_1"), o.output_divisor);
+    assert_eq!(
+        (scalar("Const_2"), scalar("clip_by_value/Minimum/y")),
+        (-128, 127)
+    );
 }
