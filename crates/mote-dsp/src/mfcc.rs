@@ -47,55 +47,6 @@ impl<const N: usize, const K: usize> Default for Dct<N, K> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_full_dct_is_orthonormal() {
-        let dct = Dct::<16, 16>::new();
-        for i in 0..16 {
-            for j in 0..16 {
-                let dot: f32 = dct
-                    .basis(i)
-                    .unwrap()
-                    .iter()
-                    .zip(dct.basis(j).unwrap())
-                    .map(|(a, b)| a * b)
-                    .sum();
-                let want = if i == j { 1.0 } else { 0.0 };
-                assert!((dot - want).abs() < 1e-5, "<{i}, {j}> = {dot}");
-            }
-        }
-    }
-
-    #[test]
-    fn a_constant_has_only_a_dc_coefficient_and_energy_is_kept() {
-        let dct = Dct::<40, 40>::new();
-        let mut out = [0f32; 40];
-        dct.apply(&[2.0; 40], &mut out);
-        assert!((out[0] - 2.0 * libm::sqrtf(40.0)).abs() < 1e-4);
-        assert!(out[1..].iter().all(|c| c.abs() < 1e-4));
-        // Parseval for an orthonormal transform.
-        let x: [f32; 40] = core::array::from_fn(|i| libm::sinf(i as f32 * 0.7) + 0.1 * i as f32);
-        dct.apply(&x, &mut out);
-        let ex: f32 = x.iter().map(|v| v * v).sum();
-        let ec: f32 = out.iter().map(|v| v * v).sum();
-        assert!((ex - ec).abs() / ex < 1e-5);
-    }
-
-    #[test]
-    fn truncated_mfcc_is_the_head_of_the_full_transform() {
-        let full = Dct::<40, 40>::new();
-        let head = Dct::<40, 13>::new();
-        let x: [f32; 40] = core::array::from_fn(|i| libm::cosf(i as f32 * 0.3));
-        let (mut a, mut b) = ([0f32; 40], [0f32; 13]);
-        full.apply(&x, &mut a);
-        head.apply(&x, &mut b);
-        assert_eq!(&a[..13], &b[..]);
-    }
-}
-
 /// A float speech front end built from the generic parts, for keyword models trained on
 /// log-mel or MFCC features: int16 frames of `FRAME` samples scaled to [−1, 1), zero-padded
 /// to a 512-point FFT, Hann window, power spectrum, 40 mel filters (20 Hz–8 kHz at 16 kHz),
@@ -146,5 +97,114 @@ impl<const FRAME: usize> MfccFrontend<FRAME> {
         self.mel.log_mel(&power, 1e-10, log_mel)?;
         self.dct.apply(log_mel, mfcc);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_full_dct_is_orthonormal() {
+        let dct = Dct::<16, 16>::new();
+        for i in 0..16 {
+            for j in 0..16 {
+                let dot: f32 = dct
+                    .basis(i)
+                    .unwrap()
+                    .iter()
+                    .zip(dct.basis(j).unwrap())
+                    .map(|(a, b)| a * b)
+                    .sum();
+                let want = if i == j { 1.0 } else { 0.0 };
+                assert!((dot - want).abs() < 1e-5, "<{i}, {j}> = {dot}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_constant_has_only_a_dc_coefficient_and_energy_is_kept() {
+        let dct = Dct::<40, 40>::new();
+        let mut out = [0f32; 40];
+        dct.apply(&[2.0; 40], &mut out);
+        assert!((out[0] - 2.0 * libm::sqrtf(40.0)).abs() < 1e-4);
+        assert!(out[1..].iter().all(|c| c.abs() < 1e-4));
+        // Parseval for an orthonormal transform.
+        let x: [f32; 40] = core::array::from_fn(|i| libm::sinf(i as f32 * 0.7) + 0.1 * i as f32);
+        dct.apply(&x, &mut out);
+        let ex: f32 = x.iter().map(|v| v * v).sum();
+        let ec: f32 = out.iter().map(|v| v * v).sum();
+        assert!((ex - ec).abs() / ex < 1e-5);
+    }
+
+    #[test]
+    fn truncated_mfcc_is_the_head_of_the_full_transform() {
+        let full = Dct::<40, 40>::new();
+        let head = Dct::<40, 13>::new();
+        let x: [f32; 40] = core::array::from_fn(|i| libm::cosf(i as f32 * 0.3));
+        let (mut a, mut b) = ([0f32; 40], [0f32; 13]);
+        full.apply(&x, &mut a);
+        head.apply(&x, &mut b);
+        assert_eq!(&a[..13], &b[..]);
+    }
+
+    /// The float front end against a direct double-precision computation of the same
+    /// definition (DFT by summation, the filterbank's weights, natural log, DCT-II by formula).
+    #[test]
+    fn mfcc_frontend_matches_a_double_precision_reference() {
+        const FRAME: usize = 480;
+        let frontend = MfccFrontend::<FRAME>::new().unwrap();
+        let mut clip = [0i16; 16_000];
+        crate::signal::reference_clip(&mut clip);
+        let frame: &[i16; FRAME] = clip[3200..3200 + FRAME].try_into().unwrap();
+        let (mut log_mel, mut mfcc) = ([0f32; MFCC_MELS], [0f32; MFCC_COEFFS]);
+        frontend.process(frame, &mut log_mel, &mut mfcc).unwrap();
+
+        let pi = core::f64::consts::PI;
+        let x: [f64; MFCC_FFT] = core::array::from_fn(|i| {
+            if i < FRAME {
+                let w = 0.5 - 0.5 * libm::cos(2.0 * pi * i as f64 / FRAME as f64);
+                frame[i] as f64 / 32768.0 * w
+            } else {
+                0.0
+            }
+        });
+        let power: [f64; MFCC_FFT / 2 + 1] = core::array::from_fn(|k| {
+            let (mut re, mut im) = (0f64, 0f64);
+            for (n, &v) in x.iter().enumerate() {
+                let a = -2.0 * pi * (k * n % MFCC_FFT) as f64 / MFCC_FFT as f64;
+                re += v * libm::cos(a);
+                im += v * libm::sin(a);
+            }
+            re * re + im * im
+        });
+        let mel = &frontend.mel;
+        let want_log_mel: [f64; MFCC_MELS] = core::array::from_fn(|m| {
+            let e: f64 = (0..power.len())
+                .map(|k| mel.weight(m, k) as f64 * power[k])
+                .sum();
+            libm::log(e.max(1e-10))
+        });
+        for (m, (&got, &want)) in log_mel.iter().zip(&want_log_mel).enumerate() {
+            assert!(
+                (got as f64 - want).abs() < 1e-3,
+                "log-mel {m}: {got} vs {want}"
+            );
+        }
+        for (k, &got) in mfcc.iter().enumerate() {
+            let scale = if k == 0 {
+                libm::sqrt(1.0 / 40.0)
+            } else {
+                libm::sqrt(2.0 / 40.0)
+            };
+            let want: f64 = (0..MFCC_MELS)
+                .map(|n| want_log_mel[n] * libm::cos(pi * k as f64 * (2 * n + 1) as f64 / 80.0))
+                .sum::<f64>()
+                * scale;
+            assert!(
+                (got as f64 - want).abs() < 2e-3,
+                "mfcc {k}: {got} vs {want}"
+            );
+        }
     }
 }
