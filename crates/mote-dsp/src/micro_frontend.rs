@@ -44,7 +44,7 @@ pub use crate::micro_tables::{
     WINDOW_SAMPLES,
 };
 use crate::micro_tables::{
-    HALF_FFT, LOG_INPUT_CORRECTION_BITS, NUM_BINS, SMOOTHING_BITS, WINDOW_SHIFT,
+    FFT_LENGTH, HALF_FFT, LOG_INPUT_CORRECTION_BITS, NUM_BINS, SMOOTHING_BITS, WINDOW_SHIFT,
 };
 
 /// Samples between the starts of two frames (20 ms).
@@ -220,8 +220,6 @@ pub struct MicroFrontend {
     fft_scratch: [ComplexI16; HALF_FFT],
     spectrum: [ComplexI16; NUM_BINS],
 }
-
-use crate::micro_tables::FFT_LENGTH;
 
 impl MicroFrontend {
     /// A front end with a zero noise estimate.
