@@ -54,6 +54,10 @@ pub struct QuantizeOptions {
     /// before each output, as TFLite's converter does without `inference_input_type` (the
     /// float tensors keep the original names, the int8 ones get `_int8`). Off: int8 I/O.
     pub float_io: bool,
+    /// The graph input's (scale, zero point), instead of calibrating it: for inputs that are
+    /// already int8 on the device (a front end's bytes), so that the int8 model takes them
+    /// as they are. The float model must have been fed `scale · (q − zero_point)`.
+    pub input_quantization: Option<(f32, i64)>,
 }
 
 impl Default for QuantizeOptions {
@@ -62,6 +66,7 @@ impl Default for QuantizeOptions {
             calibration: Calibration::MinMax,
             fully_connected_per_channel: false,
             float_io: false,
+            input_quantization: None,
         }
     }
 }
@@ -218,7 +223,32 @@ pub fn quantize(
         (scale, zero_point)
     };
     for &t in &g.inputs {
-        params[t] = Some(calibrate(t, Activation::None, &mut ranges));
+        params[t] = Some(match opts.input_quantization {
+            Some((scale, zero_point)) => {
+                if !(scale.is_finite() && scale > 0.0) || !(-128..=127).contains(&zero_point) {
+                    return Err(QuantizeError::Calibration(format!(
+                        "input quantization: scale {scale} must be positive and zero point \
+                         {zero_point} in -128..=127"
+                    )));
+                }
+                let obs = &observations[t];
+                let q = |v: i64| scale * (v - zero_point) as f32;
+                ranges.insert(
+                    t,
+                    TensorRange {
+                        tensor: t,
+                        name: g.tensors[t].name.clone(),
+                        observed: [obs.min, obs.max],
+                        chosen: [q(-128), q(127)],
+                        scale,
+                        zero_point,
+                        rule: Some("given by the caller".into()),
+                    },
+                );
+                (scale, zero_point)
+            }
+            None => calibrate(t, Activation::None, &mut ranges),
+        });
     }
     for node in &g.nodes {
         let out = node.outputs[0];

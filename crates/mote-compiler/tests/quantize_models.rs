@@ -412,3 +412,35 @@ fn float_io_wraps_the_int8_graph_in_quantize_and_dequantize() {
         assert_eq!(got, want);
     }
 }
+
+/// `input_quantization` fixes the input's parameters (a front end's int8 bytes go in as they
+/// are) whatever calibration saw; the rest of the graph is still calibrated; nonsense
+/// parameters are refused.
+#[test]
+fn input_quantization_is_taken_as_given() {
+    let graph = synthetic_graph(5);
+    let elements = graph.tensors[graph.inputs[0]].elements();
+    let mut rng = Rng(9);
+    let samples: Vec<Vec<f32>> = (0..8)
+        .map(|_| (0..elements).map(|_| rng.uniform(0.0, 0.6)).collect())
+        .collect();
+    let given = (1.0 / 256.0, -128);
+    let opts = QuantizeOptions {
+        input_quantization: Some(given),
+        ..Default::default()
+    };
+    let (q, report) = quantize(&graph, &samples, &opts).unwrap();
+    assert_eq!(params(&q, q.inputs[0]), given);
+    let (calibrated, _) = quantize(&graph, &samples, &QuantizeOptions::default()).unwrap();
+    assert_ne!(params(&calibrated, calibrated.inputs[0]), given);
+    let input_range = report.ranges.iter().find(|r| r.tensor == q.inputs[0]).unwrap();
+    assert_eq!(input_range.rule.as_deref(), Some("given by the caller"));
+    for bad in [(0.0, 0), (f32::NAN, 0), (0.1, 200)] {
+        let opts = QuantizeOptions {
+            input_quantization: Some(bad),
+            ..Default::default()
+        };
+        let err = quantize(&graph, &samples, &opts).unwrap_err().to_string();
+        assert!(err.contains("input quantization"), "{err}");
+    }
+}
