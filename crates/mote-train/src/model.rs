@@ -289,14 +289,31 @@ impl Model {
 
     /// A batch of samples `[N, ...input_shape]` (any layout with those elements per sample)
     /// as the tensor the first layer takes.
+    ///
+    /// Inside the network activations are laid out channels first with the batch second:
+    /// `[C, N, H, W]` for maps and `[F, N]` for vectors. Per-channel reductions (batch
+    /// statistics, the gradients of per-channel weights) then run over trailing contiguous
+    /// dimensions, which candle's CPU backend sums several times faster than leading ones,
+    /// and a 1×1 convolution is a single matrix product.
     pub fn batch_tensor(&self, values: Vec<f32>, n: usize) -> Result<Tensor> {
         let x = match self.spec.input()? {
             Shape::Map { h, w, c } => Tensor::from_vec(values, (n, h, w, c), &Device::Cpu)?
-                .permute((0, 3, 1, 2))?
+                .permute((3, 0, 1, 2))?
                 .contiguous()?,
-            Shape::Flat(k) => Tensor::from_vec(values, (n, k), &Device::Cpu)?,
+            Shape::Flat(k) => Tensor::from_vec(values, (n, k), &Device::Cpu)?
+                .t()?
+                .contiguous()?,
         };
         Ok(x)
+    }
+
+    /// A batch from [`Model::batch_tensor`] back as `[N, values]` rows (channels last): what
+    /// an autoencoder's output is compared with.
+    pub fn batch_rows(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(match x.rank() {
+            4 => x.permute((1, 2, 3, 0))?.contiguous()?.flatten_from(1)?,
+            _ => x.t()?.contiguous()?,
+        })
     }
 
     fn var(&self, i: usize, name: &str) -> Result<&Tensor> {
@@ -381,10 +398,22 @@ impl Model {
                     Shape::Map { h, w: wd, .. },
                     Some(wt),
                 ) => {
-                    let x = pad_for_window(&x, h, wd, *kernel, *stride, *same, 0)?;
-                    let trivial_h = h == 1 && kernel[0] == 1;
-                    let s = if trivial_h { stride[1] } else { stride[0] };
-                    x.conv2d(wt, 0, s, 1, 1)?
+                    if *kernel == [1, 1] && *stride == [1, 1] {
+                        // Pointwise: [O, C] · [C, N·H·W].
+                        let (c, n) = (x.dim(0)?, x.dim(1)?);
+                        let o = wt.dim(0)?;
+                        wt.reshape((o, c))?
+                            .matmul(&x.reshape((c, ()))?)?
+                            .reshape((o, n, h, wd))?
+                    } else {
+                        let x = pad_for_window(&x, h, wd, *kernel, *stride, *same, 0)?;
+                        let trivial_h = h == 1 && kernel[0] == 1;
+                        let s = if trivial_h { stride[1] } else { stride[0] };
+                        x.transpose(0, 1)?
+                            .conv2d(wt, 0, s, 1, 1)?
+                            .transpose(0, 1)?
+                            .contiguous()?
+                    }
                 }
                 (
                     Layer::DepthwiseConv2d {
@@ -401,7 +430,7 @@ impl Model {
                     };
                     depthwise(&x, wt, h, wd, c, oh, ow, *kernel, *stride, *same)?
                 }
-                (Layer::Dense { .. }, Shape::Flat(_), Some(wt)) => x.matmul(&wt.t()?)?,
+                (Layer::Dense { .. }, Shape::Flat(_), Some(wt)) => wt.matmul(&x)?,
                 (Layer::AvgPool2d { size }, Shape::Map { h, w, .. }, _) => x
                     .narrow(2, 0, h / size[0] * size[0])?
                     .narrow(3, 0, w / size[1] * size[1])?
@@ -410,9 +439,13 @@ impl Model {
                     .narrow(2, 0, h / size[0] * size[0])?
                     .narrow(3, 0, w / size[1] * size[1])?
                     .max_pool2d((size[0], size[1]))?,
-                (Layer::GlobalAvgPool, Shape::Map { .. }, _) => x.mean(3)?.mean(2)?,
-                (Layer::Flatten, Shape::Map { .. }, _) => {
-                    x.permute((0, 2, 3, 1))?.contiguous()?.flatten_from(1)?
+                (Layer::GlobalAvgPool, Shape::Map { .. }, _) => x.flatten_from(2)?.mean(2)?,
+                (Layer::Flatten, Shape::Map { h, w, c }, _) => {
+                    // Channels-last feature order: [H, W, C, N] → [H·W·C, N].
+                    let n = x.dim(1)?;
+                    x.permute((2, 3, 0, 1))?
+                        .contiguous()?
+                        .reshape((h * w * c, n))?
                 }
                 _ => {
                     return Err(TrainError::Spec(format!(
@@ -423,9 +456,9 @@ impl Model {
             if weighted {
                 let channel_shape = |c: usize| -> Vec<usize> {
                     if x.rank() == 4 {
-                        vec![1, c, 1, 1]
+                        vec![c, 1, 1, 1]
                     } else {
-                        vec![1, c]
+                        vec![c, 1]
                     }
                 };
                 if let Some(b) = &b {
@@ -442,15 +475,16 @@ impl Model {
             }
             shape = out_shape;
         }
-        Ok(x)
+        // [outputs, N] → [N, outputs]
+        Ok(x.t()?.contiguous()?)
     }
 
     fn batch_norm(&self, i: usize, x: &Tensor, mode: Mode) -> Result<Tensor> {
-        let c = x.dim(1)?;
+        let c = x.dim(0)?;
         let cshape: Vec<usize> = if x.rank() == 4 {
-            vec![1, c, 1, 1]
+            vec![c, 1, 1, 1]
         } else {
-            vec![1, c]
+            vec![c, 1]
         };
         if mode == Mode::Eval {
             let (scale, shift) = self.bn_affine(i)?;
@@ -459,9 +493,9 @@ impl Model {
                 .broadcast_add(&shift.reshape(cshape)?)?);
         }
         let dims: Vec<usize> = if x.rank() == 4 {
-            vec![0, 2, 3]
+            vec![1, 2, 3]
         } else {
-            vec![0]
+            vec![1]
         };
         let count = x.elem_count() / c;
         let mean = x.mean_keepdim(dims.clone())?;
@@ -543,7 +577,7 @@ pub fn fake_quant_per_channel(w: &Tensor) -> Result<Tensor> {
     Ok(wq.reshape(w.dims())?)
 }
 
-/// Pads (TFLite's `same` rule) and crops `x` `[N, C, H, W]` so that a window of `kernel` at
+/// Pads (TFLite's `same` rule) and crops `x` `[C, N, H, W]` so that a window of `kernel` at
 /// `stride` covers it exactly; `extra` more zero rows/columns go after (for strided slicing).
 fn pad_for_window(
     x: &Tensor,
@@ -581,7 +615,7 @@ fn depthwise(
     stride: [usize; 2],
     same: bool,
 ) -> Result<Tensor> {
-    let n = x.dim(0)?;
+    let n = x.dim(1)?;
     let x = pad_for_window(x, h, wd, kernel, stride, same, 1)?;
     let [sh, sw] = stride;
     let mut acc: Option<Tensor> = None;
@@ -590,12 +624,12 @@ fn depthwise(
             let mut s = x.narrow(2, i, oh * sh)?.narrow(3, j, ow * sw)?;
             if sh > 1 || sw > 1 {
                 s = s
-                    .reshape((n, c, oh, sh, ow, sw))?
+                    .reshape((c, n, oh, sh, ow, sw))?
                     .narrow(3, 0, 1)?
                     .narrow(5, 0, 1)?
-                    .reshape((n, c, oh, ow))?;
+                    .reshape((c, n, oh, ow))?;
             }
-            let wij = w.narrow(1, i, 1)?.narrow(2, j, 1)?.reshape((1, c, 1, 1))?;
+            let wij = w.narrow(1, i, 1)?.narrow(2, j, 1)?.reshape((c, 1, 1, 1))?;
             let term = s.broadcast_mul(&wij)?;
             acc = Some(match acc {
                 None => term,
