@@ -3,5 +3,9 @@
 
 pub mod bench;
 pub mod data_cmd;
+pub mod features;
+pub mod learn;
+pub mod pipeline;
+pub mod quickstart;
 pub mod model;
 pub mod npy;

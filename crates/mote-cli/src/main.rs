@@ -72,6 +72,27 @@ enum Command {
     /// Dataset tools: generate the synthetic demo datasets (`synth-keywords`,
     /// `synth-vibration`) and print a dataset's class balance per split (`summary`).
     Data(mote_cli::data_cmd::DataArgs),
+    /// Train a small network on a data folder (ROOT/<class>/<file>: .wav keywords, .csv
+    /// vibration, .png/.bmp images) and write a checkpoint and a float .tflite.
+    Train(mote_cli::learn::TrainArgs),
+    /// Post-training int8 quantization (per-channel weights; calibration by min/max,
+    /// percentile or MSE), with quantization-aware fine-tuning when it loses more than a
+    /// point; writes NAME.tflite and NAME.mote and reports accuracy, weights, MACs, arena.
+    Quantize(mote_cli::learn::QuantizeArgs),
+    /// Prune a trained model: structured (remove channels) or by magnitude, with fine-tuning.
+    Prune(mote_cli::learn::PruneArgs),
+    /// Knowledge distillation: train a smaller student on a teacher's softened outputs and
+    /// the labels.
+    Distill(mote_cli::learn::DistillArgs),
+    /// Score a model (checkpoint, .tflite or .mote) on a data folder's test split with mote's
+    /// runtime: accuracy, per-class precision and recall, confusion matrix; or ROC AUC for an
+    /// anomaly model.
+    Eval(mote_cli::learn::EvalArgs),
+    /// The whole pipeline in one command, nothing to download: synthesise spoken keywords,
+    /// compute the micro_speech features, train a DS-CNN, quantize it to int8, compile it,
+    /// score float and int8 on held-out voices, run it on the emulated Cortex-M4 when QEMU
+    /// is installed, and print one table. A second run reuses the data and the model.
+    Quickstart(mote_cli::quickstart::QuickstartArgs),
 }
 
 /// `--kernels` values.
@@ -135,6 +156,12 @@ fn dispatch(command: Command) -> Result<()> {
             outputs,
         } => run(&LoadedModel::load(&model)?, &inputs, &outputs),
         Command::Bench(args) => mote_cli::bench::run(&args),
+        Command::Train(args) => mote_cli::learn::train(&args),
+        Command::Quantize(args) => mote_cli::learn::quantize(&args),
+        Command::Prune(args) => mote_cli::learn::prune(&args),
+        Command::Distill(args) => mote_cli::learn::distill(&args),
+        Command::Eval(args) => mote_cli::learn::eval(&args),
+        Command::Quickstart(args) => mote_cli::quickstart::run(&args).map(|_| ()),
         Command::Data(args) => mote_cli::data_cmd::run(&args),
     }
 }
