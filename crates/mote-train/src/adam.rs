@@ -36,6 +36,9 @@ impl Adam {
             let Some(g) = grads.get(var.as_tensor()) else {
                 continue;
             };
+            // Gradients carry the backward pass's graph (they were computed from variables);
+            // moments built on them would chain every step's graph to the next one.
+            let g = &g.detach();
             let (m, v) = match self.moments.get(*name) {
                 Some((m, v)) => (m.clone(), v.clone()),
                 None => (g.zeros_like()?, g.zeros_like()?),
@@ -43,7 +46,7 @@ impl Adam {
             let m = ((m * self.beta1)? + (g * (1.0 - self.beta1))?)?;
             let v = ((v * self.beta2)? + (g.sqr()? * (1.0 - self.beta2))?)?;
             let step = ((&m / c1)? / ((&v / c2)?.sqrt()? + self.eps)?)?;
-            var.set(&(var.as_tensor() - (step * lr)?)?)?;
+            var.set(&(var.as_tensor().detach() - (step * lr)?)?)?;
             self.moments.insert((*name).clone(), (m, v));
         }
         Ok(())

@@ -175,7 +175,7 @@ impl Model {
     pub fn snapshot(&self) -> Result<BTreeMap<String, Tensor>> {
         self.params
             .iter()
-            .map(|(n, v)| Ok((n.clone(), v.as_tensor().copy()?)))
+            .map(|(n, v)| Ok((n.clone(), v.as_tensor().detach().copy()?)))
             .collect()
     }
 
@@ -512,7 +512,8 @@ impl Model {
             ("var", (var.detach().flatten_all()? * unbias)?),
         ] {
             let v = &self.params[&format!("{i}.{name}")];
-            let updated = ((v.as_tensor() * BN_MOMENTUM)? + (batch * (1.0 - BN_MOMENTUM))?)?;
+            let updated =
+                ((v.as_tensor().detach() * BN_MOMENTUM)? + (batch * (1.0 - BN_MOMENTUM))?)?;
             v.set(&updated)?;
         }
         Ok(y)
