@@ -6,8 +6,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let classes: Vec<String> = (0..12).map(|k| format!("k{k}")).collect();
     let shape = [49, 40, 1];
     let spec = Template::DsCnn {
+        stem: 64,
         width: 64,
         blocks: 2,
+        downsample: false,
     }
     .build(&shape, &classes)?;
     let model = Model::new(spec, 1)?;

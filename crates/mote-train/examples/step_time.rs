@@ -11,15 +11,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         (
             vec![49, 40, 1],
             Template::DsCnn {
+                stem: 64,
                 width: 64,
                 blocks: 2,
+                downsample: false,
             },
         ),
         (
             vec![49, 40, 1],
             Template::DsCnn {
+                stem: 64,
                 width: 64,
                 blocks: 4,
+                downsample: false,
             },
         ),
         (
@@ -29,8 +33,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         (
             vec![49, 10, 1],
             Template::DsCnn {
+                stem: 64,
                 width: 64,
                 blocks: 4,
+                downsample: false,
             },
         ),
     ] {

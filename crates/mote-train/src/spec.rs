@@ -204,9 +204,16 @@ impl ModelSpec {
 /// autoencoder).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Template {
-    /// Keyword spotting (MLPerf Tiny KWS shape): conv 10×4 stride 2, depthwise-separable
-    /// blocks, global average pool, dense.
-    DsCnn { width: usize, blocks: usize },
+    /// Keyword spotting (MLPerf Tiny KWS shape): conv 10×4 stride 2 with `stem` filters,
+    /// `blocks` depthwise-separable blocks of `width` channels (the first one's depthwise
+    /// with stride 2 when `downsample`, which keeps wide blocks inside a small arena on
+    /// large inputs), global average pool, dense.
+    DsCnn {
+        stem: usize,
+        width: usize,
+        blocks: usize,
+        downsample: bool,
+    },
     /// Images: conv-BN-ReLU + max pool stages, global average pool, dense.
     SmallCnn { width: usize },
     /// Anomaly detection (MLPerf Tiny AD shape): dense 128×4 → 8 → 128×4 → input.
@@ -222,8 +229,10 @@ impl Template {
     pub fn from_name(name: &str) -> Result<Template> {
         Ok(match name {
             "ds_cnn" => Template::DsCnn {
+                stem: 64,
                 width: 64,
                 blocks: 4,
+                downsample: false,
             },
             "small_cnn" => Template::SmallCnn { width: 16 },
             "fc_autoencoder" => Template::FcAutoencoder {
@@ -253,9 +262,16 @@ impl Template {
     pub fn scaled(&self, factor: f32) -> Template {
         let s = |n: usize| ((n as f32 * factor).round() as usize).max(1);
         match *self {
-            Template::DsCnn { width, blocks } => Template::DsCnn {
+            Template::DsCnn {
+                stem,
+                width,
+                blocks,
+                downsample,
+            } => Template::DsCnn {
+                stem: s(stem),
                 width: s(width),
                 blocks,
+                downsample,
             },
             Template::SmallCnn { width } => Template::SmallCnn { width: s(width) },
             Template::FcAutoencoder { hidden, bottleneck } => Template::FcAutoencoder {
@@ -266,20 +282,47 @@ impl Template {
         }
     }
 
-    /// DS-CNN whose widest int8 activation pair fits `arena_bytes`: the first convolution's
-    /// output (and the depthwise blocks' input and output, the same size) dominate the arena.
+    /// DS-CNN whose int8 activations fit `arena_bytes` (with 5% left for alignment): the
+    /// widest operator's input plus output bounds the arena. Without downsampling that is a
+    /// depthwise block at half the input's resolution; when that allows fewer than 48
+    /// channels, the first block's depthwise takes stride 2 so that the blocks run at a
+    /// quarter of the resolution with up to 64 channels.
     pub fn ds_cnn_for_arena(input_shape: &[usize], arena_bytes: usize) -> Template {
         let (h, w) = match input_shape {
             [h, w, ..] => (*h, *w),
             _ => (1, 1),
         };
-        let positions = h.div_ceil(2) * w.div_ceil(2);
-        let input = input_shape.iter().product::<usize>();
-        let width = [64, 48, 32, 24, 16, 12, 8]
+        let budget = arena_bytes * 95 / 100;
+        let input: usize = input_shape.iter().product();
+        let half = h.div_ceil(2) * w.div_ceil(2);
+        let quarter = h.div_ceil(4) * w.div_ceil(4);
+        let widths = [64, 48, 32, 24, 16, 12, 8];
+        let plain = widths
             .into_iter()
-            .find(|&c| 2 * positions * c + input.min(positions * c) / 8 <= arena_bytes)
+            .find(|&c| (input + half * c).max(2 * half * c) <= budget)
             .unwrap_or(8);
-        Template::DsCnn { width, blocks: 4 }
+        if plain >= 48 {
+            return Template::DsCnn {
+                stem: plain,
+                width: plain,
+                blocks: 4,
+                downsample: false,
+            };
+        }
+        let stem = widths
+            .into_iter()
+            .find(|&s| (input + half * s).max(half * s + quarter * s) <= budget)
+            .unwrap_or(8);
+        let width = widths
+            .into_iter()
+            .find(|&c| (quarter * (stem + c)).max(2 * quarter * c) <= budget)
+            .unwrap_or(8);
+        Template::DsCnn {
+            stem,
+            width,
+            blocks: 4,
+            downsample: true,
+        }
     }
 
     /// Builds the architecture for samples of `input_shape` and `classes` (ignored by the
@@ -319,11 +362,17 @@ impl Template {
             }
         };
         let (shape, layers, task) = match *self {
-            Template::DsCnn { width, blocks } => {
+            Template::DsCnn {
+                stem,
+                width,
+                blocks,
+                downsample,
+            } => {
                 let (h, w, c) = map_input()?;
-                let mut layers = vec![conv(width, [10.min(h), 4.min(w)], [2, 2])];
-                for _ in 0..blocks {
-                    layers.push(dw([3, 3], [1, 1]));
+                let mut layers = vec![conv(stem, [10.min(h), 4.min(w)], [2, 2])];
+                for b in 0..blocks {
+                    let s = if downsample && b == 0 { 2 } else { 1 };
+                    layers.push(dw([3, 3], [s, s]));
                     layers.push(conv(width, [1, 1], [1, 1]));
                 }
                 layers.push(Layer::GlobalAvgPool);

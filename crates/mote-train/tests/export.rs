@@ -44,17 +44,30 @@ fn exported_graph_runs_like_the_framework_for_every_template() {
     let cases: Vec<(Template, Vec<usize>)> = vec![
         (
             Template::DsCnn {
+                stem: 12,
                 width: 12,
                 blocks: 2,
+                downsample: false,
             },
             vec![49, 10, 1],
         ),
         (
             Template::DsCnn {
+                stem: 8,
                 width: 8,
                 blocks: 1,
+                downsample: false,
             },
             vec![15, 9, 2],
+        ),
+        (
+            Template::DsCnn {
+                stem: 6,
+                width: 10,
+                blocks: 2,
+                downsample: true,
+            },
+            vec![21, 13, 1],
         ),
         (Template::SmallCnn { width: 4 }, vec![17, 16, 3]),
         (
@@ -107,4 +120,35 @@ fn saved_model_loads_with_the_same_outputs() {
     );
     let _ = std::fs::remove_file(path.with_extension("json"));
     let _ = std::fs::remove_file(path.with_extension("safetensors"));
+}
+
+#[test]
+fn keyword_template_sized_for_20_kb_fits_as_int8() {
+    let classes: Vec<String> = (0..12).map(|k| format!("k{k}")).collect();
+    let shape = [49, 40, 1];
+    let template = Template::ds_cnn_for_arena(&shape, 20 * 1024);
+    let model = Model::new(template.build(&shape, &classes).unwrap(), 3).unwrap();
+    randomise_batch_norm(&model, &mut Rng(2));
+    let graph = mote_train::export::to_graph(&model).unwrap();
+    let mut rng = Rng(4);
+    let calibration: Vec<Vec<f32>> = (0..4)
+        .map(|_| (0..49 * 40).map(|_| rng.uniform(0.0, 10.0)).collect())
+        .collect();
+    let (int8, report) =
+        mote_compiler::quantize(&graph, &calibration, &Default::default()).unwrap();
+    let compiled = mote_compiler::compile(&int8).unwrap();
+    assert!(
+        compiled.report.arena_bytes <= 20 * 1024,
+        "{template:?}: arena {} B",
+        compiled.report.arena_bytes
+    );
+    assert!(
+        report.int8_weight_bytes <= 64 * 1024,
+        "{template:?}: weights {} B",
+        report.int8_weight_bytes
+    );
+    eprintln!(
+        "{template:?}: int8 arena {} B, weights {} B, {} MACs",
+        compiled.report.arena_bytes, report.int8_weight_bytes, report.macs
+    );
 }

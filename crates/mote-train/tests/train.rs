@@ -45,8 +45,10 @@ fn ds_cnn_and_conv1d_learn_the_toy_problems() {
     let data = blobs(160, [12, 8, 1], 4, 2);
     let (tr, val) = data.split(0.25, 7);
     let spec = Template::DsCnn {
+        stem: 8,
         width: 8,
         blocks: 2,
+        downsample: false,
     }
     .build(&data.sample_shape, &data.classes)
     .unwrap();
@@ -201,8 +203,10 @@ fn structured_pruning_really_shrinks_the_network() {
     let data = blobs(160, [8, 8, 1], 4, 6);
     let (tr, val) = data.split(0.25, 7);
     let spec = Template::DsCnn {
+        stem: 16,
         width: 16,
         blocks: 2,
+        downsample: false,
     }
     .build(&data.sample_shape, &data.classes)
     .unwrap();
@@ -288,8 +292,10 @@ fn bad_input_is_an_error_not_a_panic() {
     assert!(Dataset::new(vec![0.0; 4], vec![2], vec![0, 3], vec!["a".into()]).is_err());
     assert!(Template::from_name("resnet999").is_err());
     assert!(Template::DsCnn {
+        stem: 8,
         width: 8,
-        blocks: 1
+        blocks: 1,
+        downsample: false
     }
     .build(&[640], &["a".into()])
     .is_err());
@@ -304,8 +310,10 @@ fn removing_no_channel_keeps_the_outputs_and_removing_half_keeps_the_strongest()
     let data = blobs(96, [8, 8, 1], 4, 12);
     let (tr, val) = data.split(0.25, 7);
     let spec = Template::DsCnn {
+        stem: 8,
         width: 8,
         blocks: 2,
+        downsample: false,
     }
     .build(&data.sample_shape, &data.classes)
     .unwrap();
