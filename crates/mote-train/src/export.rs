@@ -33,6 +33,9 @@ fn const_tensor(graph: &mut Graph, name: String, shape: Vec<usize>, values: &[f3
     graph.tensors.len() - 1
 }
 
+/// A constant weight: its shape and values.
+type Weight = (Vec<usize>, Vec<f32>);
+
 fn nhwc(s: Shape) -> Vec<usize> {
     match s {
         Shape::Map { h, w, c } => vec![1, h, w, c],
@@ -57,7 +60,7 @@ pub fn to_graph(model: &Model) -> Result<Graph> {
             }
         };
         let pad = |same: bool| if same { Padding::Same } else { Padding::Valid };
-        let (op, weight): (Op, Option<(Vec<usize>, Vec<f32>)>) = match *layer {
+        let (op, weight): (Op, Option<Weight>) = match *layer {
             Layer::Conv2d {
                 stride, same, relu, ..
             } => {

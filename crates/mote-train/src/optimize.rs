@@ -242,7 +242,7 @@ pub fn remove_channels(trained: &Model, fraction: f32, seed: u64) -> Result<Mode
             kept_in.len(),
             &Device::Cpu,
         )?;
-        let mut layer = layer.clone();
+        let mut layer = *layer;
         match &mut layer {
             Layer::Conv2d { filters, .. } => *filters = kept_out.len(),
             Layer::Dense { units, .. } => *units = kept_out.len(),
