@@ -26,32 +26,6 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// A Python that has `tflite_micro`, or `None` (after saying why) when the test should skip.
-fn tflm_python() -> Option<PathBuf> {
-    let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Some(p) = std::env::var_os("MOTE_TFLM_PYTHON") {
-        candidates.push(p.into());
-    }
-    candidates.push(workspace().join("target/bench-venv/bin/python"));
-    candidates.push("python3".into());
-    for python in candidates {
-        let ok = Command::new(&python)
-            .args(["-c", "import tflite_micro, numpy"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if ok {
-            return Some(python);
-        }
-    }
-    if std::env::var_os("MOTE_REQUIRE_TFLM").is_some() {
-        panic!(
-            "no Python with tflite_micro found (set MOTE_TFLM_PYTHON) and MOTE_REQUIRE_TFLM is set"
-        );
-    }
-    eprintln!("skipped: no Python with tflite_micro found (set MOTE_TFLM_PYTHON)");
-    None
-}
-
 fn scratch_dir(what: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("mote-tflm-{what}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -93,7 +67,7 @@ fn npy_data(path: &Path) -> Vec<u8> {
 #[test]
 fn exported_reference_models_give_tflms_golden_outputs() {
     let Some(shared) = shared_dir() else { return };
-    let Some(python) = tflm_python() else { return };
+    let Some(python) = mote_testdata::tflm_python() else { return };
     let dir = scratch_dir("golden");
     let mut compared = 0;
     for name in COVERED_MODELS {
@@ -122,7 +96,7 @@ fn exported_reference_models_give_tflms_golden_outputs() {
 #[test]
 fn quantized_float_models_run_the_same_in_tflm_and_mote() {
     let Some(shared) = shared_dir() else { return };
-    let Some(python) = tflm_python() else { return };
+    let Some(python) = mote_testdata::tflm_python() else { return };
     let dir = scratch_dir("quantized");
     let cases: &[(&str, &str, Calibration, bool)] = &[
         ("ad01_fp32", "ad01_int8", Calibration::MinMax, true),
@@ -221,7 +195,7 @@ fn quantized_float_models_run_the_same_in_tflm_and_mote() {
 /// and run in TFLM and in mote: the same bytes.
 #[test]
 fn synthetic_graph_runs_the_same_in_tflm_and_mote() {
-    let Some(python) = tflm_python() else { return };
+    let Some(python) = mote_testdata::tflm_python() else { return };
     let dir = scratch_dir("synthetic");
     let graph = synthetic_graph(3);
     let elements = graph.tensors[graph.inputs[0]].elements();
@@ -261,7 +235,7 @@ fn synthetic_graph_runs_the_same_in_tflm_and_mote() {
 /// the same float bytes.
 #[test]
 fn float_io_graph_runs_the_same_in_tflm_and_mote() {
-    let Some(python) = tflm_python() else { return };
+    let Some(python) = mote_testdata::tflm_python() else { return };
     let dir = scratch_dir("float-io");
     let graph = synthetic_graph(3);
     let elements = graph.tensors[graph.inputs[0]].elements();

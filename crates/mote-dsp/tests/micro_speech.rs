@@ -305,34 +305,6 @@ for path in sys.argv[2:]:
 print(json.dumps(out))
 "#;
 
-/// A Python with TFLM's interpreter (`MOTE_TFLM_PYTHON`, the workspace's bench venv, or
-/// `python3`), or `None` after saying why; a panic when `MOTE_REQUIRE_TFLM` is set.
-fn tflm_python() -> Option<PathBuf> {
-    let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Some(p) = std::env::var_os("MOTE_TFLM_PYTHON") {
-        candidates.push(p.into());
-    }
-    candidates
-        .push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-venv/bin/python"));
-    candidates.push("python3".into());
-    for python in candidates {
-        let ok = Command::new(&python)
-            .args(["-c", "import tflite_micro, numpy"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if ok {
-            return Some(python);
-        }
-    }
-    if std::env::var_os("MOTE_REQUIRE_TFLM").is_some() {
-        panic!(
-            "no Python with tflite_micro found (set MOTE_TFLM_PYTHON) and MOTE_REQUIRE_TFLM is set"
-        );
-    }
-    eprintln!("skipped: no Python with tflite_micro found (set MOTE_TFLM_PYTHON)");
-    None
-}
-
 fn write_wav(path: &Path, samples: &[i16]) {
     let spec = hound::WavSpec {
         channels: 1,
@@ -350,7 +322,7 @@ fn write_wav(path: &Path, samples: &[i16]) {
 #[test]
 fn whole_clips_match_one_tflm_interpreter_frame_after_frame() {
     let Some(shared) = shared_dir() else { return };
-    let Some(python) = tflm_python() else { return };
+    let Some(python) = mote_testdata::tflm_python() else { return };
     let dir = micro_speech_dir(&shared);
     let mut clips: Vec<PathBuf> = [
         "yes_1000ms.wav",

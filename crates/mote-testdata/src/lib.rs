@@ -108,3 +108,31 @@ pub const COVERED_MODELS: &[&str] = &[
     "sine",
     "simple_add_model",
 ];
+
+/// A Python with TFLM's interpreter (`tflite_micro`, the oracle for the `.tflite` files mote
+/// writes and for the front end): `MOTE_TFLM_PYTHON` (set by `scripts/test.sh`), the
+/// workspace's `target/bench-venv` (made by `bench/run.sh`), or `python3`. `None`, after
+/// saying why, when none has it; a panic instead when `MOTE_REQUIRE_TFLM` is set (as
+/// `.ci/run` does).
+pub fn tflm_python() -> Option<PathBuf> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(p) = std::env::var_os("MOTE_TFLM_PYTHON") {
+        candidates.push(p.into());
+    }
+    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-venv/bin/python"));
+    candidates.push("python3".into());
+    for python in candidates {
+        let ok = std::process::Command::new(&python)
+            .args(["-c", "import tflite_micro, numpy"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if ok {
+            return Some(python);
+        }
+    }
+    if std::env::var_os("MOTE_REQUIRE_TFLM").is_some() {
+        panic!("no Python with tflite_micro found (set MOTE_TFLM_PYTHON) and MOTE_REQUIRE_TFLM is set");
+    }
+    eprintln!("skipped: no Python with tflite_micro found (set MOTE_TFLM_PYTHON)");
+    None
+}
