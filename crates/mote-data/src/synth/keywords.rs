@@ -87,7 +87,9 @@ const FLITE_TEST_GROUP: &str = "flite-rms";
 pub struct KeywordOptions {
     /// Clips per class (all 12 classes get the same number).
     pub per_class: usize,
-    /// Worker threads (each runs one synthesiser process at a time).
+    /// Worker threads (each runs one synthesiser process at a time). Not part of the
+    /// manifest: the files are the same for any number of threads.
+    #[serde(skip)]
     pub threads: usize,
     /// Fraction of the espeak-ng voices reserved for test (chosen by the seed).
     pub test_voice_fraction: f64,

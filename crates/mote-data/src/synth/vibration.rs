@@ -97,6 +97,9 @@ pub struct VibrationOptions {
     pub rpm: (f32, f32),
     /// Fault severity range, 0 (none) to 1 (severe).
     pub severity: (f32, f32),
+    /// Worker threads. Not part of the manifest: the files are the same for any number
+    /// of threads.
+    #[serde(skip)]
     pub threads: usize,
 }
 
