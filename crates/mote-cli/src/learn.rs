@@ -579,7 +579,15 @@ pub fn student_spec(
     data: &SplitFeatures,
     ratio: f32,
 ) -> Result<mote_train::ModelSpec> {
-    let base = mote_train::Template::from_name(&teacher.spec.template).map_err(|e| anyhow!("{e}"))?;
+    // The checkpoint names its template but not its sizes: start from the template `mote
+    // train` picks for this data (the teacher's own, unless --template chose another), so
+    // that the student keeps the teacher's shape (e.g. the DS-CNN's early downsampling).
+    let default = default_template(data.kind, &data.train.sample_shape);
+    let base = if default.name() == teacher.spec.template {
+        default
+    } else {
+        mote_train::Template::from_name(&teacher.spec.template).map_err(|e| anyhow!("{e}"))?
+    };
     let budget = (teacher.parameter_count() as f32 * ratio) as usize;
     let mut factor = 2.0f32;
     while factor > 0.02 {
