@@ -15,6 +15,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use mote_ir::Graph;
 
 use crate::features::{self, DataKind, FeatureSet, SplitFeatures};
+use crate::npy::write_atomically;
 use crate::pipeline::{self, thousands, HostModel, Score};
 
 /// Training knobs shared by the commands that train.
@@ -271,16 +272,6 @@ pub fn save_checkpoint(model: &mote_train::Model, output: &Path) -> Result<Graph
             .with_context(|| format!("writing {}", stem.with_extension(ext).display()))?;
     }
     Ok(graph)
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_file_name(format!(
-        ".{}.partial",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("out")
-    ));
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
 }
 
 /// `mote train`.

@@ -190,7 +190,7 @@ pub fn run(args: &QuickstartArgs) -> Result<Summary> {
         device,
         seconds: start.elapsed().as_secs_f64(),
     };
-    learn::write_atomically(
+    crate::npy::write_atomically(
         &out.join("summary.json"),
         serde_json::to_string_pretty(&summary)?.as_bytes(),
     )?;
