@@ -30,11 +30,11 @@ fn u32_at(bytes: &[u8], at: usize) -> u32 {
     }
 }
 
-/// Byte ranges of the sections, read from the header.
+/// Byte ranges of the sections, decoded from the header for validation (a validated
+/// [`Model`] reads its header in place).
 #[derive(Debug, Clone, Copy)]
 struct Header {
     file_bytes: usize,
-    arena_bytes: usize,
     tensor_count: usize,
     tensors_offset: usize,
     op_count: usize,
@@ -72,7 +72,6 @@ impl Header {
         let f = |at| u32_at(bytes, at) as usize;
         Ok(Header {
             file_bytes: f(8),
-            arena_bytes: f(16),
             tensor_count: f(20),
             tensors_offset: f(24),
             op_count: f(28),
@@ -92,10 +91,36 @@ impl Header {
 }
 
 /// A validated `.mote` artefact, borrowed from its bytes (typically in flash).
+///
+/// It keeps the header where it is, as a view of its 20 words in the artefact, rather than a
+/// decoded copy: a `Model` is three words, so the interpreter that holds one, and every frame
+/// that holds either, stays small on the device's stack (a decoded copy was 64 bytes more).
 #[derive(Debug, Clone, Copy)]
 pub struct Model<'a> {
     bytes: &'a [u8],
-    header: Header,
+    header: &'a [u32; HEADER_WORDS],
+}
+
+/// The header's size in 32-bit words.
+const HEADER_WORDS: usize = HEADER_BYTES / 4;
+
+/// Word positions of the header fields that accessors read (see docs/format.md).
+mod field {
+    pub const ARENA_BYTES: usize = 4;
+    pub const TENSOR_COUNT: usize = 5;
+    pub const TENSORS_OFFSET: usize = 6;
+    pub const OP_COUNT: usize = 7;
+    pub const OPS_OFFSET: usize = 8;
+    pub const INDEX_COUNT: usize = 9;
+    pub const INDEX_OFFSET: usize = 10;
+    pub const PARAMS_BYTES: usize = 11;
+    pub const PARAMS_OFFSET: usize = 12;
+    pub const CONST_BYTES: usize = 13;
+    pub const CONST_OFFSET: usize = 14;
+    pub const INPUT_COUNT: usize = 15;
+    pub const INPUTS_INDEX: usize = 16;
+    pub const OUTPUT_COUNT: usize = 17;
+    pub const OUTPUTS_INDEX: usize = 18;
 }
 
 /// One tensor's description.
@@ -210,6 +235,12 @@ fn section(
 }
 
 impl<'a> Model<'a> {
+    /// Header word `at` (a [`field`] constant), validated in [`Model::from_bytes`].
+    #[inline(always)]
+    fn field(&self, at: usize) -> usize {
+        u32::from_le(self.header[at]) as usize
+    }
+
     /// Checks `bytes` completely and returns the model. Nothing is read before it is checked.
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, FormatError> {
         let header = Header::parse(bytes)?;
@@ -289,7 +320,17 @@ impl<'a> Model<'a> {
         if h.tensor_count >= NO_TENSOR as usize {
             return Err(FormatError::BadSection("tensors"));
         }
-        let model = Model { bytes, header };
+        // Both callers checked the alignment; the view cannot fail then, but a failure is
+        // still an error, not a panic.
+        let words = bytes
+            .get(..HEADER_BYTES)
+            .and_then(|b| bytemuck::try_cast_slice::<u8, u32>(b).ok())
+            .and_then(|w| <&[u32; HEADER_WORDS]>::try_from(w).ok())
+            .ok_or(FormatError::Misaligned)?;
+        let model = Model {
+            bytes,
+            header: words,
+        };
         for t in 0..h.tensor_count {
             model.validate_tensor(t)?;
         }
@@ -334,8 +375,8 @@ impl<'a> Model<'a> {
         let byte_len = elements.checked_mul(dtype.size()).ok_or(bad("dims"))?;
         let offset = u32_at(rec, 20) as usize;
         let limit = match location {
-            Location::Arena => self.header.arena_bytes,
-            Location::Const => self.header.const_bytes,
+            Location::Arena => self.field(field::ARENA_BYTES),
+            Location::Const => self.field(field::CONST_BYTES),
         };
         match offset.checked_add(byte_len) {
             Some(end) if end <= limit => {}
@@ -363,7 +404,7 @@ impl<'a> Model<'a> {
             .chunks_exact(2)
             .map(|c| u16::from_le_bytes([c[0], c[1]]))
         {
-            if idx != NO_TENSOR && idx as usize >= self.header.tensor_count {
+            if idx != NO_TENSOR && idx as usize >= self.field(field::TENSOR_COUNT) {
                 return Err(bad("input tensor index"));
             }
         }
@@ -376,7 +417,7 @@ impl<'a> Model<'a> {
         let p_off = u32_at(rec, 8) as usize;
         let p_len = u32_at(rec, 12) as usize;
         match p_off.checked_add(p_len) {
-            Some(end) if end <= self.header.params_bytes && p_off % 4 == 0 && p_len % 4 == 0 => {
+            Some(end) if end <= self.field(field::PARAMS_BYTES) && p_off % 4 == 0 && p_len % 4 == 0 => {
                 Ok(())
             }
             _ => Err(bad("params range")),
@@ -387,10 +428,10 @@ impl<'a> Model<'a> {
     /// the sections are validated). A fixed-size array, so that decoding it needs no further
     /// bounds checks: the interpreter decodes records on every invoke.
     fn tensor_record(&self, t: usize) -> Option<&'a [u8; TENSOR_RECORD_BYTES]> {
-        if t >= self.header.tensor_count {
+        if t >= self.field(field::TENSOR_COUNT) {
             return None;
         }
-        let at = self.header.tensors_offset + t * TENSOR_RECORD_BYTES;
+        let at = self.field(field::TENSORS_OFFSET) + t * TENSOR_RECORD_BYTES;
         self.bytes
             .get(at..at + TENSOR_RECORD_BYTES)?
             .try_into()
@@ -399,19 +440,19 @@ impl<'a> Model<'a> {
 
     /// The record of operator `o`, as [`Model::tensor_record`].
     fn op_record(&self, o: usize) -> Option<&'a [u8; OP_RECORD_BYTES]> {
-        if o >= self.header.op_count {
+        if o >= self.field(field::OP_COUNT) {
             return None;
         }
-        let at = self.header.ops_offset + o * OP_RECORD_BYTES;
+        let at = self.field(field::OPS_OFFSET) + o * OP_RECORD_BYTES;
         self.bytes.get(at..at + OP_RECORD_BYTES)?.try_into().ok()
     }
 
     fn index_list(&self, start: usize, count: usize) -> Option<IndexList<'a>> {
         let end = start.checked_add(count)?;
-        if end > self.header.index_count {
+        if end > self.field(field::INDEX_COUNT) {
             return None;
         }
-        let at = self.header.index_offset;
+        let at = self.field(field::INDEX_OFFSET);
         Some(IndexList {
             bytes: self.bytes.get(at + start * 2..at + end * 2)?,
         })
@@ -424,20 +465,20 @@ impl<'a> Model<'a> {
 
     /// Arena bytes this model needs (activations and scratch).
     pub fn arena_bytes(&self) -> usize {
-        self.header.arena_bytes
+        self.field(field::ARENA_BYTES)
     }
 
     /// Bytes of the constant pool (weights and other constants).
     pub fn const_bytes(&self) -> usize {
-        self.header.const_bytes
+        self.field(field::CONST_BYTES)
     }
 
     pub fn tensor_count(&self) -> usize {
-        self.header.tensor_count
+        self.field(field::TENSOR_COUNT)
     }
 
     pub fn op_count(&self) -> usize {
-        self.header.op_count
+        self.field(field::OP_COUNT)
     }
 
     /// Tensor `t`, or `None` if out of range.
@@ -495,7 +536,7 @@ impl<'a> Model<'a> {
             Location::Arena => Some(Place::Arena { offset, len }),
             Location::Const => {
                 // Wrapping: a wrapped range starts after it ends, which `get` refuses.
-                let at = self.header.const_offset.wrapping_add(offset);
+                let at = self.field(field::CONST_OFFSET).wrapping_add(offset);
                 Some(Place::Const(self.bytes.get(at..at.wrapping_add(len))?))
             }
         }
@@ -508,8 +549,7 @@ impl<'a> Model<'a> {
         let n_out = rec[3] as usize;
         let start = le32(rec, 4) as usize;
         let p_off = self
-            .header
-            .params_offset
+            .field(field::PARAMS_OFFSET)
             .checked_add(le32(rec, 8) as usize)?;
         let p_len = le32(rec, 12) as usize;
         Some(OpInfo {
@@ -522,13 +562,13 @@ impl<'a> Model<'a> {
 
     /// The graph's input tensors, in order.
     pub fn inputs(&self) -> IndexList<'a> {
-        self.index_list(self.header.inputs_index, self.header.input_count)
+        self.index_list(self.field(field::INPUTS_INDEX), self.field(field::INPUT_COUNT))
             .unwrap_or(IndexList { bytes: &[] })
     }
 
     /// The graph's output tensors, in order.
     pub fn outputs(&self) -> IndexList<'a> {
-        self.index_list(self.header.outputs_index, self.header.output_count)
+        self.index_list(self.field(field::OUTPUTS_INDEX), self.field(field::OUTPUT_COUNT))
             .unwrap_or(IndexList { bytes: &[] })
     }
 
@@ -537,7 +577,7 @@ impl<'a> Model<'a> {
         if t.location != Location::Const {
             return &[];
         }
-        let at = self.header.const_offset + t.offset;
+        let at = self.field(field::CONST_OFFSET) + t.offset;
         self.bytes.get(at..at + t.byte_len).unwrap_or(&[])
     }
 }
