@@ -427,9 +427,10 @@ pub(crate) fn conv2d_int8_fast(
     let (multiplier, shift) = (&multiplier[..out_c], &shift[..out_c]);
     let zp = p.output_zero_point;
     let product_bound = k as u64 * 128 * 255;
-    let Some(channels) = Channels::new(multiplier, shift, bias, zp, product_bound, out_c) else {
+    let mut channels = Channels::empty();
+    if !channels.fill(multiplier, shift, bias, zp, product_bound, out_c) {
         return false;
-    };
+    }
     let rq = Requant {
         bias,
         multiplier,

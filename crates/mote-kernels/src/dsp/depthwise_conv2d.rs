@@ -53,8 +53,10 @@ pub fn depthwise_conv2d_int8_scratch_bytes(
 
 /// Int8 depthwise convolution, bit-exact with
 /// [`crate::depthwise_conv2d::depthwise_conv2d_int8`], which it calls for what the fast path
-/// does not cover.
+/// does not cover. Inlined into its caller, for the reason given at
+/// [`super::fully_connected::fully_connected_int8`].
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 pub fn depthwise_conv2d_int8(
     p: &DepthwiseConv2dParams,
     input: &[i8],
@@ -181,8 +183,10 @@ impl Planes<'_> {
 }
 
 /// A one-channel input's depthwise convolution as the ordinary convolution it is: the
-/// filter reordered to `[out_c, kh, kw, 1]` in scratch, then [`conv2d_int8_fast`].
+/// filter reordered to `[out_c, kh, kw, 1]` in scratch, then [`conv2d_int8_fast`]. Not
+/// inlined, for the same reason as [`channel_planes`].
 #[allow(clippy::too_many_arguments)]
+#[inline(never)]
 fn as_conv(
     p: &DepthwiseConv2dParams,
     input: &[i8],
@@ -376,6 +380,7 @@ fn pair(row: &[u8], i: usize) -> u32 {
 }
 
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 pub(crate) fn depthwise_conv2d_int8_fast(
     p: &DepthwiseConv2dParams,
     input: &[i8],
@@ -389,9 +394,8 @@ pub(crate) fn depthwise_conv2d_int8_fast(
     output_shape: Shape4,
     scratch: &mut [u8],
 ) -> bool {
-    let [batches, in_h, in_w, in_c] = input_shape;
-    let [_, kh, kw, out_c] = filter_shape;
-    let [_, out_h, out_w, _] = output_shape;
+    let in_c = input_shape[3];
+    let out_c = filter_shape[3];
     if out_c == 0 {
         return true;
     }
@@ -410,6 +414,42 @@ pub(crate) fn depthwise_conv2d_int8_fast(
             scratch,
         );
     }
+    channel_planes(
+        p,
+        input,
+        input_shape,
+        filter,
+        filter_shape,
+        bias,
+        multiplier,
+        shift,
+        output,
+        output_shape,
+        scratch,
+    )
+}
+
+/// The channel-plane path (see the module's description): `false` (having written nothing)
+/// when it does not apply. Not inlined, so that its filter pairs (512 bytes) are on the stack
+/// only while it runs, not under [`as_conv`] as well.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn channel_planes(
+    p: &DepthwiseConv2dParams,
+    input: &[i8],
+    input_shape: Shape4,
+    filter: &[i8],
+    filter_shape: Shape4,
+    bias: Option<&[i32]>,
+    multiplier: &[i32],
+    shift: &[i32],
+    output: &mut [i8],
+    output_shape: Shape4,
+    scratch: &mut [u8],
+) -> bool {
+    let [batches, in_h, in_w, in_c] = input_shape;
+    let [_, kh, kw, out_c] = filter_shape;
+    let [_, out_h, out_w, _] = output_shape;
     let pairs_per_row = kw.div_ceil(2);
     if p.depth_multiplier != 1
         || p.dilation_w != 1
@@ -452,9 +492,10 @@ pub(crate) fn depthwise_conv2d_int8_fast(
     let filter = &filter[..kh * kw * out_c];
     let zp = p.output_zero_point;
     let product_bound = (kh * kw) as u64 * 128 * 255;
-    let Some(channels) = Channels::new(multiplier, shift, bias, zp, product_bound, out_c) else {
+    let mut channels = Channels::empty();
+    if !channels.fill(multiplier, shift, bias, zp, product_bound, out_c) {
         return false;
-    };
+    }
     let act = Activation::new(p.act_min, p.act_max);
     let offset = {
         let off = -p.input_zero_point;

@@ -236,11 +236,10 @@ pub(crate) fn fully_connected_int8_fast(
 #[inline(never)]
 fn with_table(layer: &Layer<'_>, output: &mut [i8], scratch: &mut [u8], product_bound: u64) -> bool {
     let l = layer;
-    let Some(channels) =
-        Channels::new(l.multiplier, l.shift, l.bias, l.zero_point, product_bound, l.rows)
-    else {
+    let mut channels = Channels::empty();
+    if !channels.fill(l.multiplier, l.shift, l.bias, l.zero_point, product_bound, l.rows) {
         return false;
-    };
+    }
     run(layer, output, scratch, Some(&channels));
     true
 }

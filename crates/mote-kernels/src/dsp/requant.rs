@@ -182,26 +182,38 @@ pub(crate) struct Channels {
 }
 
 impl Channels {
-    /// The table for `count` channels whose products (before the bias) sum to at most
-    /// `product_bound` in magnitude; per-tensor parameters have length one. `None` when that
+    /// A table with no channel on the fast path, to be filled by [`Channels::fill`].
+    pub(crate) const fn empty() -> Self {
+        Self {
+            bits: [0; MAX_TABLE_CHANNELS / 32],
+            all: false,
+        }
+    }
+
+    /// Fills the table for `count` channels whose products (before the bias) sum to at most
+    /// `product_bound` in magnitude; per-tensor parameters have length one. `false` when that
     /// bound is beyond even the exact path's (the sum of products doubled must fit in i32),
     /// or there are too many channels for the table and some are not on the fast path.
-    pub(crate) fn new(
+    ///
+    /// It fills a table in the caller's frame rather than returning one: returned by value,
+    /// the 132-byte table was built in this function's frame and copied out with `memcpy`,
+    /// and both copies were on the stack under every convolution.
+    #[inline(never)]
+    pub(crate) fn fill(
+        &mut self,
         multiplier: &[i32],
         shift: &[i32],
         bias: Option<&[i32]>,
         zero_point: i32,
         product_bound: u64,
         count: usize,
-    ) -> Option<Self> {
+    ) -> bool {
         if product_bound >= 1 << 30 {
-            return None;
+            return false;
         }
         let per_channel = multiplier.len() != 1;
-        let mut table = Self {
-            bits: [0; MAX_TABLE_CHANNELS / 32],
-            all: true,
-        };
+        self.bits = [0; MAX_TABLE_CHANNELS / 32];
+        self.all = true;
         if !per_channel {
             // One check with the largest bias covers every channel.
             let b = bias.map_or(0, |b| {
@@ -219,7 +231,7 @@ impl Channels {
             )
             .is_some()
             {
-                return Some(table);
+                return true;
             }
         }
         for c in 0..count {
@@ -227,14 +239,14 @@ impl Channels {
             let b = bias.map_or(0, |b| b[c]).unsigned_abs() as u64;
             let fast = Scale::new(multiplier[q], shift[q], zero_point, product_bound + b).is_some();
             if fast {
-                if let Some(word) = table.bits.get_mut(c / 32) {
+                if let Some(word) = self.bits.get_mut(c / 32) {
                     *word |= 1 << (c % 32);
                 }
             } else {
-                table.all = false;
+                self.all = false;
             }
         }
-        (table.all || count <= MAX_TABLE_CHANNELS).then_some(table)
+        self.all || count <= MAX_TABLE_CHANNELS
     }
 
     /// Whether channel `c` is on the fast path.
