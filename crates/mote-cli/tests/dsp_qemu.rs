@@ -1,11 +1,17 @@
-//! mote-dsp's features are the same on the emulated Cortex-M4F as on the host: the
-//! `dsp-check` firmware of the mps2-an386 board runs every front end of `mote_dsp::check` on
-//! the deterministic reference clip in QEMU and prints the results in full; this test
-//! computes them on the host and requires every line equal (int8 micro_speech features,
-//! float log-mel, MFCC and vibration features as bit patterns).
+//! Checks that run on the emulated Cortex-M4F (mps2-an386) and compare with the host:
 //!
-//! Needs `qemu-system-arm` and the `thumbv7em-none-eabihf` target; without them the test says
-//! why and passes, unless `MOTE_REQUIRE_QEMU` is set (as `.ci/run` does).
+//! - mote-dsp's features are the same on the device as on the host: the `dsp-check`
+//!   firmware runs every front end of `mote_dsp::check` on the deterministic reference clip
+//!   in QEMU and prints the results in full; the test computes them on the host and requires
+//!   every line equal (int8 micro_speech features, float log-mel, MFCC and vibration features
+//!   as bit patterns);
+//! - the DSP kernels equal the reference kernels on the device: the `kernels-self-test`
+//!   firmware runs random cases of every optimized kernel against the reference kernel
+//!   compiled into the same firmware (`mote_kernels::dsp::self_test`) and exits with failure
+//!   on any difference.
+//!
+//! Needs `qemu-system-arm` and the `thumbv7em-none-eabihf` target; without them the tests say
+//! why and pass, unless `MOTE_REQUIRE_QEMU` is set (as `.ci/run` does).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -53,14 +59,14 @@ fn prerequisites() -> bool {
     false
 }
 
-/// Builds the `dsp-check` firmware as `mote bench` builds boards (their own target folder,
-/// without host flags) and returns the ELF.
-fn build_dsp_check() -> PathBuf {
+/// Builds the mps2-an386 board's binary `bin` as `mote bench` builds boards (their own
+/// target folder, without host flags) and returns the ELF.
+fn build_board_bin(bin: &str) -> PathBuf {
     let firmware = firmware_dir();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(cargo)
         .current_dir(firmware.join("boards/mps2-an386"))
-        .args(["build", "--release", "--bin", "dsp-check"])
+        .args(["build", "--release", "--bin", bin])
         .env("CARGO_TARGET_DIR", firmware.join("target"))
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
@@ -70,13 +76,10 @@ fn build_dsp_check() -> PathBuf {
         .expect("running cargo to build the firmware");
     assert!(
         out.status.success(),
-        "building dsp-check failed:\n{}",
+        "building {bin} failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    firmware
-        .join("target")
-        .join(TARGET)
-        .join("release/dsp-check")
+    firmware.join("target").join(TARGET).join("release").join(bin)
 }
 
 /// Runs the ELF in QEMU as the board's runner does; returns stdout (panics on failure).
@@ -112,14 +115,15 @@ fn run_in_qemu(elf: &Path) -> String {
         if start.elapsed() > QEMU_TIMEOUT {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("dsp-check did not finish in QEMU within {QEMU_TIMEOUT:?}");
+            panic!("{} did not finish in QEMU within {QEMU_TIMEOUT:?}", elf.display());
         }
         std::thread::sleep(Duration::from_millis(20));
     };
     let out = reader.join().unwrap();
     assert!(
         status.success(),
-        "dsp-check failed in QEMU ({status}):\n{out}"
+        "{} failed in QEMU ({status}):\n{out}",
+        elf.display()
     );
     out
 }
@@ -163,7 +167,7 @@ fn features_on_the_emulated_cortex_m4_equal_the_hosts() {
     if !prerequisites() {
         return;
     }
-    let elf = build_dsp_check();
+    let elf = build_board_bin("dsp-check");
     let out = run_in_qemu(&elf);
 
     let mut clip = [0i16; 16_000];
@@ -195,5 +199,36 @@ fn features_on_the_emulated_cortex_m4_equal_the_hosts() {
     // A 512-point fixed-point FFT and the filter bank: tens of thousands of instructions,
     // not millions (a timer that does not count would give 0).
     assert!((10_000..1_000_000).contains(&per_frame), "{summary}");
+    eprintln!("{summary}");
+}
+
+#[test]
+fn dsp_kernels_equal_the_reference_kernels_on_the_emulated_cortex_m4() {
+    if !prerequisites() {
+        return;
+    }
+    let elf = build_board_bin("kernels-self-test");
+    // Fails (non-zero exit, so `run_in_qemu` panics) on the first mismatch.
+    let out = run_in_qemu(&elf);
+    let summary = out
+        .lines()
+        .find(|l| l.starts_with("mote-kernels self-test: ok"))
+        .unwrap_or_else(|| panic!("no summary line:\n{out}"));
+    // Every kernel took its fast path in some of the cases: otherwise the self-test compared
+    // the reference with itself.
+    for kernel in [
+        "conv2d_int8_fast",
+        "depthwise_conv2d_int8_fast",
+        "fully_connected_int8_fast",
+        "pool2d_int8_fast",
+        "add_int8_fast",
+    ] {
+        let fast: u64 = summary
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix(kernel)?.strip_prefix('='))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no count for {kernel} in: {summary}"));
+        assert!(fast > 0, "no case took {kernel}: {summary}");
+    }
     eprintln!("{summary}");
 }
