@@ -36,14 +36,51 @@ pub(crate) fn tap_range(origin: i64, dilation: i64, extent: usize, taps: usize) 
     let start = if origin >= 0 {
         0
     } else {
-        (-origin + d - 1) / d
+        div_nonneg(-origin + d - 1, d)
     };
     // One past the last k with origin + d*k <= extent - 1.
     let last = extent as i64 - 1 - origin;
-    let end = if last < 0 { 0 } else { last / d + 1 };
+    let end = if last < 0 { 0 } else { div_nonneg(last, d) + 1 };
     let start = start.min(taps_i);
     let end = end.clamp(start, taps_i);
     start as usize..end as usize
+}
+
+/// `n / d` for `n >= 0` and `d >= 1`, without a 64-bit division: on Cortex-M that is a
+/// library routine of about 1 KB of flash. Both operands fit in 32 bits for every shape the
+/// runtime accepts, and then it is one 32-bit division (an instruction from Cortex-M3 on);
+/// anything larger goes through shift-and-subtract, so the result is exact for every input.
+#[inline]
+pub(crate) fn div_nonneg(n: i64, d: i64) -> i64 {
+    let (n, d) = (n as u64, d as u64);
+    if n <= u32::MAX as u64 && d <= u32::MAX as u64 {
+        return (n as u32 / d as u32) as i64;
+    }
+    div_wide(n, d) as i64
+}
+
+/// [`div_nonneg`] beyond 32 bits, bit by bit (`d >= 1`, both below 2^63): a path that no
+/// shape the runtime accepts takes, kept small — cold, out of line, one step per call so that
+/// the compiler does not unroll the 64 steps into a kilobyte.
+#[cold]
+#[inline(never)]
+fn div_wide(n: u64, d: u64) -> u64 {
+    let mut qr = (0u64, 0u64);
+    for bit in (0..64).rev() {
+        div_step(&mut qr, n, d, bit);
+    }
+    qr.0
+}
+
+/// One step of [`div_wide`]: brings down bit `bit` of `n` into the remainder.
+#[inline(never)]
+fn div_step((quotient, remainder): &mut (u64, u64), n: u64, d: u64, bit: u32) {
+    // `remainder < d <= i64::MAX`, so the shift cannot overflow.
+    *remainder = (*remainder << 1) | ((n >> bit) & 1);
+    if *remainder >= d {
+        *remainder -= d;
+        *quotient |= 1 << bit;
+    }
 }
 
 /// Where an output coordinate's window starts in the input: `out * stride - pad`, in `i64`
@@ -221,6 +258,40 @@ mod tests {
             act_max: 127,
             float_act_min: f32::NEG_INFINITY,
             float_act_max: f32::INFINITY,
+        }
+    }
+
+    #[test]
+    fn div_nonneg_equals_division() {
+        let values = [
+            0i64,
+            1,
+            2,
+            3,
+            7,
+            1 << 15,
+            u32::MAX as i64 - 1,
+            u32::MAX as i64,
+            u32::MAX as i64 + 1,
+            1 << 40,
+            (1 << 40) + 12345,
+            i64::MAX - 1,
+            i64::MAX,
+        ];
+        for &n in &values {
+            for &d in values.iter().filter(|&&d| d >= 1) {
+                assert_eq!(div_nonneg(n, d), n / d, "{n} / {d}");
+            }
+        }
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..10_000 {
+            // xorshift: operands of every magnitude.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let n = (x >> (x % 64)) as i64 & i64::MAX;
+            let d = ((x.rotate_left(17) >> (x % 61)) as i64 & i64::MAX).max(1);
+            assert_eq!(div_nonneg(n, d), n / d, "{n} / {d}");
         }
     }
 

@@ -357,9 +357,15 @@ pub(crate) fn check_op<const OPS: u32>(
 
     if op.opcode == OpCode::Reshape {
         let x = cx.input(0)?;
-        return cx.ensure(
+        cx.ensure(
             x.elements() == out.elements() && x.dtype == out.dtype,
             "input and output differ in size or dtype",
+        )?;
+        // A reshape of an activation is a new view of the same bytes (the planner gives
+        // both one buffer), so it never runs; see docs/format.md.
+        return cx.ensure(
+            x.location != Location::Arena || x.offset == out.offset,
+            "output is not placed on its input's bytes",
         );
     }
 
@@ -948,15 +954,8 @@ fn run_reshape(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> Option<(
     let x = model.tensor(op.inputs.get(0)?)?;
     let out_end = out.offset.checked_add(out.byte_len)?;
     match x.location {
-        Location::Arena => {
-            if x.offset != out.offset {
-                let end = x.offset.checked_add(x.byte_len)?;
-                if end > arena.len() || out_end > arena.len() || end - x.offset != out.byte_len {
-                    return None;
-                }
-                arena.copy_within(x.offset..end, out.offset);
-            }
-        }
+        // The output is the input's bytes (checked).
+        Location::Arena => {}
         Location::Const => {
             let src = model.const_data(&x);
             let dst = arena.get_mut(out.offset..out_end)?;

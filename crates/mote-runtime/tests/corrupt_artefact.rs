@@ -944,3 +944,47 @@ fn empty_tensors_with_huge_dimensions_finish_at_once() {
         }
     }
 }
+
+/// int8 [1, 4] → RESHAPE → int8 [2, 2], the output at arena offset `out_offset`.
+fn reshape(out_offset: usize) -> Vec<u8> {
+    let mut b = ModelBuilder::new();
+    let tensor = |shape: Vec<usize>, offset| TensorRecord {
+        dtype: DType::Int8,
+        shape,
+        location: Location::Arena,
+        offset,
+        scale: 0.5,
+        zero_point: 0,
+    };
+    let x = b.add_tensor(tensor(vec![1, 4], 0));
+    let y = b.add_tensor(tensor(vec![2, 2], out_offset));
+    b.add_plain_op(OpCode::Reshape, vec![Some(x)], vec![y]);
+    b.inputs = vec![x];
+    b.outputs = vec![y];
+    b.arena_bytes = 32;
+    b.finish().expect("the hand-built artefact is well formed")
+}
+
+/// A RESHAPE of an activation is a view of its input's bytes: on them it runs (and does
+/// nothing), anywhere else it is refused when the interpreter is created, never run.
+#[test]
+fn a_reshape_runs_only_on_its_inputs_bytes() {
+    let shared = AlignedBytes::new(&reshape(0));
+    let model = Model::from_bytes(shared.as_slice()).unwrap();
+    let mut arena = AlignedBytes::zeroed(model.arena_bytes());
+    let mut interpreter = Interpreter::new(&model, arena.as_mut_slice()).unwrap();
+    interpreter
+        .input_mut::<i8>(0)
+        .unwrap()
+        .copy_from_slice(&[1, -2, 3, -4]);
+    interpreter.invoke().unwrap();
+    assert_eq!(interpreter.output::<i8>(0).unwrap(), &[1, -2, 3, -4]);
+
+    let elsewhere = AlignedBytes::new(&reshape(16));
+    assert_refused(
+        "reshape",
+        "output at another offset",
+        &elsewhere,
+        "not placed on its input's bytes",
+    );
+}
