@@ -26,6 +26,8 @@ pub(crate) struct ModuleSpec<'a> {
     pub runs: u32,
     pub per_op: bool,
     pub ops: u32,
+    /// The model is compiled ahead of time (`mote_plan.rs`): the artefact is not embedded.
+    pub compiled: bool,
 }
 
 /// A string literal for `s` (Rust's `Debug` for `str` escapes exactly as a literal needs).
@@ -110,19 +112,28 @@ pub(crate) fn module(s: &ModuleSpec) -> String {
     out.push_str(
         "\n/// Bytes aligned to 16, as the runtime needs for the model.\n\
          #[repr(C, align(16))]\n\
-         pub struct Aligned<T: ?Sized>(pub T);\n\n\
-         /// The `.mote` artefact, in flash.\n\
-         #[no_mangle]\n",
+         pub struct Aligned<T: ?Sized>(pub T);\n\n",
     );
-    let _ = writeln!(
-        out,
-        "pub static MOTE_MODEL: Aligned<[u8; MODEL_BYTES]> = Aligned(*include_bytes!({}));",
-        path_lit(s.artefact)
-    );
+    if s.compiled {
+        out.push_str(
+            "/// Compiled ahead of time (`mote_plan.rs` holds the operators and their constants):\n\
+             /// no artefact is embedded.\n\
+             pub fn model_bytes() -> &'static [u8] {\n    &[]\n}\n\n",
+        );
+    } else {
+        out.push_str("/// The `.mote` artefact, in flash.\n#[no_mangle]\n");
+        let _ = writeln!(
+            out,
+            "pub static MOTE_MODEL: Aligned<[u8; MODEL_BYTES]> = Aligned(*include_bytes!({}));",
+            path_lit(s.artefact)
+        );
+        out.push_str(
+            "\n/// The artefact's bytes, for `Model::from_bytes`.\n\
+             pub fn model_bytes() -> &'static [u8] {\n    &MOTE_MODEL.0\n}\n\n",
+        );
+    }
     out.push_str(
-        "\n/// The artefact's bytes, for `Model::from_bytes`.\n\
-         pub fn model_bytes() -> &'static [u8] {\n    &MOTE_MODEL.0\n}\n\n\
-         /// One graph input or output: dtype (`int8`, `int32`, `float32`), shape, size and\n\
+        "/// One graph input or output: dtype (`int8`, `int32`, `float32`), shape, size and\n\
          /// quantization (scale 0 when not quantized).\n\
          #[derive(Debug, Clone, Copy)]\n\
          pub struct TensorSpec {\n    pub name: &'static str,\n    pub dtype: &'static str,\n    \

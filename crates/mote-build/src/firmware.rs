@@ -11,6 +11,9 @@
 //! - `MOTE_RUNS` — timed inferences (default 1); `MOTE_PER_OP=1` — also measure each operator.
 //! - `MOTE_SHARED` — the shared reference folder (default: a `shared` folder beside one of
 //!   the board crate's ancestors).
+//! - `MOTE_RUNTIME` — `interpreter` (default: the `.mote` artefact and mote's interpreter) or
+//!   `compiled`: the model compiled ahead of time into Rust ([`crate::plan`], `mote_plan.rs`),
+//!   announced to the firmware as `cfg(mote_compiled)`.
 //!
 //! The board's `memory.x` gives flash and RAM; it is copied into `OUT_DIR` with a linker
 //! assertion that the statics leave the stack reserve free, so the real link checks what the
@@ -26,6 +29,19 @@ pub const ENV_GOLDEN_OUTPUTS: &str = "MOTE_GOLDEN_OUTPUTS";
 pub const ENV_RUNS: &str = "MOTE_RUNS";
 pub const ENV_PER_OP: &str = "MOTE_PER_OP";
 pub const ENV_SHARED: &str = "MOTE_SHARED";
+pub const ENV_RUNTIME: &str = "MOTE_RUNTIME";
+
+/// Whether `MOTE_RUNTIME` asks for the model compiled ahead of time.
+pub fn compiled_from_env() -> Result<bool, BuildError> {
+    match std::env::var(ENV_RUNTIME).ok().as_deref().map(str::trim) {
+        None | Some("") | Some("interpreter") => Ok(false),
+        Some("compiled") => Ok(true),
+        Some(other) => Err(BuildError::Env {
+            var: "MOTE_RUNTIME",
+            message: format!("`{other}` is neither `interpreter` nor `compiled`"),
+        }),
+    }
+}
 
 /// The model used when `MOTE_MODEL` is unset, under the shared folder's `models/`.
 pub const DEFAULT_MODEL: &str = "tflm_examples/hello_world/hello_world_int8.tflite";
@@ -194,9 +210,11 @@ pub fn build_script(fw: &Firmware) -> Result<Embedded, BuildError> {
         ENV_RUNS,
         ENV_PER_OP,
         ENV_SHARED,
+        ENV_RUNTIME,
     ] {
         println!("cargo:rerun-if-env-changed={var}");
     }
+    println!("cargo:rustc-check-cfg=cfg(mote_compiled)");
     println!("cargo:rerun-if-changed=memory.x");
     println!("cargo:rerun-if-changed=build.rs");
     let result = (|| -> Result<Embedded, BuildError> {
@@ -209,6 +227,15 @@ pub fn build_script(fw: &Firmware) -> Result<Embedded, BuildError> {
             message: "unset: build_script runs from a build.rs".into(),
         })?);
         let (model, test) = config_from_env(&base)?;
+        let compiled = compiled_from_env()?;
+        if compiled && test.per_op {
+            return Err(BuildError::Env {
+                var: "MOTE_PER_OP",
+                message: "per-operator figures need the interpreter (MOTE_RUNTIME=interpreter): \
+                          the compiled runtime has no operator loop to measure"
+                    .into(),
+            });
+        }
         println!("cargo:rerun-if-changed={}", model.display());
         let files = match &test.inputs {
             TestInputs::Files(f) => f.clone(),
@@ -232,6 +259,7 @@ pub fn build_script(fw: &Firmware) -> Result<Embedded, BuildError> {
         };
         let embedded = Embed::new(&model, limits)
             .test_data(test)
+            .compiled(compiled)
             .kernels(crate::kernels_for_target(
                 &std::env::var("TARGET").unwrap_or_default(),
             ))
@@ -242,6 +270,9 @@ pub fn build_script(fw: &Firmware) -> Result<Embedded, BuildError> {
             linker_memory_x(fw.memory_x, fw.stack_reserve).as_bytes(),
         )?;
         println!("cargo:rustc-link-search={}", out_dir.display());
+        if compiled {
+            println!("cargo:rustc-cfg=mote_compiled");
+        }
         Ok(embedded)
     })();
     if let Err(e) = &result {

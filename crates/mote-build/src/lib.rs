@@ -17,6 +17,7 @@ mod emit;
 pub mod firmware;
 mod fit;
 mod host;
+pub mod plan;
 
 use std::path::{Path, PathBuf};
 
@@ -104,6 +105,8 @@ pub enum BuildError {
     Npy { path: PathBuf, message: String },
     #[error("{model}: {message}")]
     Inputs { model: String, message: String },
+    #[error("compiling {model} ahead of time: {message}")]
+    Plan { model: String, message: String },
     #[error("running {model} on the host: {source}")]
     HostRun {
         model: String,
@@ -141,6 +144,7 @@ pub struct Embed {
     limits: BoardLimits,
     test: TestData,
     kernels: mote_compiler::Kernels,
+    compiled: bool,
 }
 
 /// The name of the module file [`Embed::write`] writes into the output folder.
@@ -155,7 +159,16 @@ impl Embed {
             limits,
             test: TestData::default(),
             kernels: mote_compiler::CompileOptions::default().kernels,
+            compiled: false,
         }
+    }
+
+    /// Also writes [`plan::PLAN_FILE`], the model compiled ahead of time into Rust (see
+    /// [`plan`]); the `.mote` artefact is then not embedded (`model_bytes()` is empty and
+    /// `MOTE_MODEL` is the plan's constants).
+    pub fn compiled(mut self, compiled: bool) -> Self {
+        self.compiled = compiled;
+        self
     }
 
     /// The kernels the firmware runs, which decide each operator's scratch in the arena
@@ -243,6 +256,16 @@ impl Embed {
             Ok(path)
         };
         let artefact = write(ARTEFACT_FILE, &loaded.bytes)?;
+        if self.compiled {
+            let aligned = mote_format::AlignedBytes::new(&loaded.bytes);
+            let validated = mote_format::Model::from_bytes(aligned.as_slice()).map_err(|source| {
+                BuildError::Format {
+                    path: self.model.clone(),
+                    source,
+                }
+            })?;
+            plan::write(&validated, &name, out_dir)?;
+        }
         let input_files = inputs
             .iter()
             .enumerate()
@@ -277,6 +300,7 @@ impl Embed {
             runs: self.test.runs,
             per_op: self.test.per_op,
             ops: model.op_set(),
+            compiled: self.compiled,
         });
         let module = write(MODULE_FILE, text.as_bytes())?;
         Ok(Embedded {

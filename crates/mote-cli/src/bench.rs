@@ -40,12 +40,37 @@ pub struct BenchArgs {
     /// Timed inferences on the device; their instruction counts must all be equal.
     #[arg(long, default_value_t = 2)]
     pub runs: u32,
-    /// Also measure each operator.
+    /// Also measure each operator (interpreter only).
     #[arg(long)]
     pub per_op: bool,
+    /// How the device runs the model: `interpreter` (the `.mote` artefact and mote's
+    /// interpreter, any model) or `compiled` (the model compiled ahead of time into Rust that
+    /// calls the kernels directly: no interpreter, no on-device validation, int8 models).
+    #[arg(long, value_enum, default_value_t = DeviceRuntime::Interpreter)]
+    pub runtime: DeviceRuntime,
     /// Give up on QEMU after this many seconds.
     #[arg(long, default_value_t = 600, value_name = "SECONDS")]
     pub timeout: u64,
+}
+
+/// How the firmware runs the model (`--runtime`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceRuntime {
+    /// The `.mote` artefact, validated on the device and run by mote's interpreter.
+    Interpreter,
+    /// The model compiled ahead of time into Rust (`mote_plan.rs`).
+    Compiled,
+}
+
+impl DeviceRuntime {
+    /// The value of `MOTE_RUNTIME` for the firmware's build.
+    fn env_value(self) -> &'static str {
+        match self {
+            DeviceRuntime::Interpreter => "interpreter",
+            DeviceRuntime::Compiled => "compiled",
+        }
+    }
 }
 
 /// What one bench run measured.
@@ -53,6 +78,8 @@ pub struct BenchArgs {
 pub struct BenchReport {
     pub model: String,
     pub board: String,
+    /// `interpreter` or `compiled`.
+    pub runtime: DeviceRuntime,
     /// Where the input came from: a golden case, files, or `deterministic`.
     pub input: String,
     /// Instructions per inference, exact.
@@ -60,7 +87,7 @@ pub struct BenchReport {
     pub runs: u64,
     /// Flash for the firmware's code and constants other than the model and test data.
     pub code_bytes: u64,
-    /// Flash for the `.mote` artefact.
+    /// Flash for the model: the `.mote` artefact, or the compiled model's constants.
     pub model_bytes: u64,
     /// Flash for the embedded test inputs and expected outputs (not part of a product).
     pub test_data_bytes: u64,
@@ -334,6 +361,14 @@ pub fn bench(args: &BenchArgs) -> Result<BenchReport> {
         loaded.bytes[15],
     ]);
     let float32 = has_float32_tensors(&loaded.bytes)?;
+    if args.runtime == DeviceRuntime::Compiled {
+        if float32 {
+            bail!("{} has float32 tensors: the compiled runtime runs int8 models (use --runtime interpreter)", args.model.display());
+        }
+        if args.per_op {
+            bail!("--per-op needs --runtime interpreter: a compiled model has no operator loop to measure");
+        }
+    }
     let choice = choose_inputs(args)?;
     let name = model_path
         .file_stem()
@@ -386,6 +421,7 @@ pub fn bench(args: &BenchArgs) -> Result<BenchReport> {
         return Ok(BenchReport {
             model: name,
             board: args.board.clone(),
+            runtime: args.runtime,
             input: choice.description,
             instructions: report.instructions,
             runs: report.runs,
@@ -459,6 +495,7 @@ fn build_firmware(
         .env("MOTE_GOLDEN_OUTPUTS", join(&choice.golden_outputs)?)
         .env("MOTE_RUNS", args.runs.to_string())
         .env("MOTE_PER_OP", if args.per_op { "1" } else { "0" })
+        .env("MOTE_RUNTIME", args.runtime.env_value())
         // The firmware has its own target folder: a shared one would be locked by a
         // surrounding `cargo test` (a deadlock), and host flags such as
         // `-C target-cpu=native` break a cross build.
@@ -733,7 +770,13 @@ fn print_table(r: &BenchReport) {
         }
         out
     };
-    println!("{} on {} ({})", r.model, r.board, r.input);
+    println!(
+        "{} on {}, {} ({})",
+        r.model,
+        r.board,
+        r.runtime.env_value(),
+        r.input
+    );
     println!(
         "  instructions per inference  {:>12}  (exact; identical on {} run{})",
         n(r.instructions),

@@ -230,6 +230,7 @@ fn on_device(
         inputs: vec![npy],
         runs: 2,
         per_op: false,
+        runtime: crate::bench::DeviceRuntime::Interpreter,
         timeout: 600,
     })?;
     anyhow::ensure!(

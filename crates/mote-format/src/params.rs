@@ -10,6 +10,9 @@
 pub trait Word: Copy {
     fn to_word(self) -> u32;
     fn from_word(word: u32) -> Self;
+    /// The value as a Rust expression of its type, exactly (for generated code).
+    #[cfg(feature = "std")]
+    fn literal(self) -> std::string::String;
 }
 
 impl Word for i32 {
@@ -19,6 +22,10 @@ impl Word for i32 {
     fn from_word(word: u32) -> Self {
         word as i32
     }
+    #[cfg(feature = "std")]
+    fn literal(self) -> std::string::String {
+        std::format!("{self}i32")
+    }
 }
 
 impl Word for f32 {
@@ -27,6 +34,11 @@ impl Word for f32 {
     }
     fn from_word(word: u32) -> Self {
         f32::from_bits(word)
+    }
+    #[cfg(feature = "std")]
+    fn literal(self) -> std::string::String {
+        // By its bits: exact for every value, infinities and NaN included.
+        std::format!("f32::from_bits({:#010x})", self.to_bits())
     }
 }
 
@@ -62,6 +74,15 @@ macro_rules! params_struct {
                     *w = u32::from_ne_bytes([c[0], c[1], c[2], c[3]]);
                 }
                 Some(Self::from_words(&words))
+            }
+
+            /// The parameters as a Rust expression (`Name { … }`, with this module's types in
+            /// scope), for code that mote-build generates.
+            #[cfg(feature = "std")]
+            pub fn rust_literal(&self) -> std::string::String {
+                let mut fields = std::vec::Vec::<std::string::String>::new();
+                $(fields.push(std::format!("{}: {}", stringify!($field), <$ty as Word>::literal(self.$field)));)*
+                std::format!("{} {{ {} }}", stringify!($name), fields.join(", "))
             }
 
             /// From the words as stored (little-endian).

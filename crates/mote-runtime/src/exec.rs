@@ -31,6 +31,7 @@ use mote_format::{DType, Location, Model, OpCode, OpInfo, Place, TensorInfo};
 use mote_kernels as k;
 
 use crate::ops::has;
+use crate::plan::Memory;
 use crate::Error;
 
 /// Upper bound for strides, dilations, filter sizes and padding: keeps index arithmetic far
@@ -48,10 +49,8 @@ const SCRATCH_INPUT: usize = 5;
 /// immutably from the rest while those two are borrowed mutably.
 struct Views<'x> {
     model: &'x Model<'x>,
-    /// The read-only parts of the arena with their starting offsets.
-    regions: [(usize, &'x [u8]); 3],
-    out: &'x mut [u8],
-    scratch: &'x mut [u8],
+    /// The arena cut around the output and the scratch.
+    mem: Memory<'x>,
     /// The output's dimensions (as stored) and dtype.
     out_dims: [usize; 4],
     out_dtype: DType,
@@ -86,25 +85,9 @@ impl<'x> Views<'x> {
             },
             None => out.end..out.end,
         };
-        let out_is_first = out.start <= scratch.start;
-        let (first, second) = if out_is_first {
-            (&out, &scratch)
-        } else {
-            (&scratch, &out)
-        };
-        if first.end > second.start || second.end > arena.len() {
-            return None;
-        }
-        let (r0, rest) = arena.split_at_mut(first.start);
-        let (m1, rest) = rest.split_at_mut(first.end - first.start);
-        let (r1, rest) = rest.split_at_mut(second.start - first.end);
-        let (m2, r2) = rest.split_at_mut(second.end - second.start);
-        let (out_bytes, scratch_bytes) = if out_is_first { (m1, m2) } else { (m2, m1) };
         *slot = Some(Views {
             model,
-            regions: [(0, &*r0), (first.end, &*r1), (second.end, &*r2)],
-            out: out_bytes,
-            scratch: scratch_bytes,
+            mem: Memory::split(arena, out, scratch)?,
             out_dims,
             out_dtype,
         });
@@ -123,14 +106,7 @@ impl<'x> Views<'x> {
     fn data_inline(&self, t: usize) -> Option<&'x [u8]> {
         match self.model.tensor_place(t)? {
             Place::Const(bytes) => Some(bytes),
-            Place::Arena { offset, len } => {
-                let end = offset.checked_add(len)?;
-                let &(start, region) = self
-                    .regions
-                    .iter()
-                    .find(|(start, region)| offset >= *start && end <= start + region.len())?;
-                region.get(offset - start..end - start)
-            }
+            Place::Arena { offset, len } => self.mem.input(offset, len),
         }
     }
 
@@ -179,17 +155,17 @@ impl<'x> Views<'x> {
     }
 
     fn out_i8(&mut self) -> &mut [i8] {
-        bytemuck::cast_slice_mut(self.out)
+        self.mem.out_i8()
     }
 
     /// The int8 output and the scratch, for the kernels that take both.
     fn out_i8_and_scratch(&mut self) -> (&mut [i8], &mut [u8]) {
-        (bytemuck::cast_slice_mut(self.out), self.scratch)
+        self.mem.out_i8_and_scratch()
     }
 
     #[cfg(feature = "float32")]
     fn out_f32(&mut self) -> Option<&mut [f32]> {
-        bytemuck::try_cast_slice_mut(self.out).ok()
+        bytemuck::try_cast_slice_mut(self.mem.out).ok()
     }
 }
 
@@ -549,7 +525,7 @@ fn run_conv2d(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> Option<()
     let mut slot = None;
     let v = Views::split(&mut slot, model, arena, op)?;
     let (out_dims, out_dtype) = (v.out_dims, v.out_dtype);
-    if v.out.is_empty() {
+    if v.mem.out.is_empty() {
         // An output without elements needs no kernel; its other dimensions can still be huge
         // (`[1, 4e9, 0, 1]`), and the kernels' loops over them would never end.
         return Some(());
@@ -586,7 +562,7 @@ fn run_depthwise_conv2d(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) ->
     let mut slot = None;
     let v = Views::split(&mut slot, model, arena, op)?;
     let (out_dims, out_dtype) = (v.out_dims, v.out_dtype);
-    if v.out.is_empty() {
+    if v.mem.out.is_empty() {
         return Some(()); // as in `run_conv2d`
     }
     let params = op.params::<DepthwiseConv2dParams>();
@@ -655,7 +631,7 @@ fn run_fully_connected(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> 
     let mut slot = None;
     let v = Views::split(&mut slot, model, arena, op)?;
     let out_dtype = v.out_dtype;
-    if v.out.is_empty() {
+    if v.mem.out.is_empty() {
         return Some(()); // as in `run_conv2d`
     }
     let params = op.params::<FullyConnectedParams>();
@@ -723,7 +699,7 @@ fn run_pool<const OPS: u32>(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>
     let mut slot = None;
     let v = Views::split(&mut slot, model, arena, op)?;
     let (out_dims, out_dtype) = (v.out_dims, v.out_dtype);
-    if v.out.is_empty() {
+    if v.mem.out.is_empty() {
         return Some(()); // as in `run_conv2d`
     }
     let params = op.params::<Pool2dParams>();
@@ -797,7 +773,7 @@ fn run_add(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> Option<()> {
     let mut slot = None;
     let v = Views::split(&mut slot, model, arena, op)?;
     let out_dtype = v.out_dtype;
-    if v.out.is_empty() {
+    if v.mem.out.is_empty() {
         return Some(()); // as in `run_conv2d`
     }
     let params = op.params::<AddParams>();
@@ -847,7 +823,7 @@ fn run_softmax(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> Option<(
     let mut slot = None;
     let v = Views::split(&mut slot, model, arena, op)?;
     let out_dtype = v.out_dtype;
-    if v.out.is_empty() {
+    if v.mem.out.is_empty() {
         return Some(()); // as in `run_conv2d`
     }
     let params = op.params::<SoftmaxParams>();
@@ -889,7 +865,7 @@ fn check_quantize(cx: &OpCtx<'_, '_>, out: &TensorInfo) -> Result<(), Error> {
 fn run_quantize(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> Option<()> {
     let mut slot = None;
     let v = Views::split(&mut slot, model, arena, op)?;
-    if v.out.is_empty() {
+    if v.mem.out.is_empty() {
         return Some(()); // as in `run_conv2d`
     }
     let params = op.params::<QuantizeParams>();
@@ -925,7 +901,7 @@ fn run_dequantize(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> Optio
     {
         let mut slot = None;
         let v = Views::split(&mut slot, model, arena, op)?;
-        if v.out.is_empty() {
+        if v.mem.out.is_empty() {
             return Some(()); // as in `run_conv2d`
         }
         let params = op.params::<DequantizeParams>();

@@ -21,6 +21,7 @@
 
 mod error;
 mod exec;
+pub mod plan;
 
 /// Which operators an interpreter is built with, as a bit set (`1 << opcode` per operator),
 /// given as the `OPS` parameter of [`Interpreter`]. A firmware that names its model's set

@@ -34,6 +34,7 @@
 mod out;
 mod stack;
 
+use mote_runtime::plan::Compiled;
 use mote_runtime::{Error, FormatError, Interpreter, Model, OpCode, Profiler};
 
 pub use out::{exit_failure, exit_success, fail, Line};
@@ -71,16 +72,104 @@ pub struct Bench<'a> {
 /// Loop iterations of the calibration; each is two instructions (`subs`, `bne`).
 const CALIBRATION_LOOPS: u32 = 1000;
 
-/// Runs `bench` in `arena` and exits; never returns. Inlined into the board's `main`, its one
-/// caller, so that the constant `bench` folds: without per-operator measurement, for example,
-/// the profiling pass is not linked.
+/// Runs `bench` in `arena` with mote's interpreter and exits; never returns. Inlined into the
+/// board's `main`, its one caller, so that the constant `bench` folds: without per-operator
+/// measurement, for example, the profiling pass is not linked.
 #[inline(always)]
 pub fn run<C: Clock, const OPS: u32>(clock: &C, bench: &Bench, arena: &mut [u8]) -> ! {
     let overhead = calibrate(clock);
-
     let mut interpreter = load::<OPS>(bench.model, arena);
-    if bench.inputs.len() != interpreter.input_count()
-        || bench.expected.len() != interpreter.output_count()
+    measure(clock, bench, &mut interpreter, overhead)
+}
+
+/// Runs `bench` with a model compiled ahead of time (`mote_plan.rs`, see
+/// `mote_runtime::plan`) and exits; never returns. What is measured is the same as for
+/// [`run`]; per-operator figures need the interpreter.
+#[inline(always)]
+pub fn run_compiled<C: Clock, const N: usize>(
+    clock: &C,
+    bench: &Bench,
+    compiled: Result<Compiled<'_, N>, Error>,
+) -> ! {
+    let overhead = calibrate(clock);
+    let mut compiled = match compiled {
+        Ok(c) => c,
+        Err(e) => fail_with("setting up the compiled model", &e),
+    };
+    measure(clock, bench, &mut compiled, overhead)
+}
+
+/// What the harness needs of a runtime: mote's interpreter, or a model compiled ahead of
+/// time.
+pub trait Runtime {
+    fn input_count(&self) -> usize;
+    fn output_count(&self) -> usize;
+    fn input_bytes_mut(&mut self, i: usize) -> Result<&mut [u8], Error>;
+    fn output_bytes(&self, j: usize) -> Result<&[u8], Error>;
+    fn invoke(&mut self) -> Result<(), Error>;
+    fn arena_bytes(&self) -> usize;
+    /// One inference measuring each operator (printing a line per operator); `None` when the
+    /// runtime has no operator loop to measure.
+    fn invoke_per_op<C: Clock>(&mut self, _clock: &C, _overhead: u64) -> Option<Result<(), Error>> {
+        None
+    }
+}
+
+impl<const OPS: u32> Runtime for Interpreter<'_, '_, OPS> {
+    fn input_count(&self) -> usize {
+        Interpreter::input_count(self)
+    }
+    fn output_count(&self) -> usize {
+        Interpreter::output_count(self)
+    }
+    fn input_bytes_mut(&mut self, i: usize) -> Result<&mut [u8], Error> {
+        Interpreter::input_bytes_mut(self, i)
+    }
+    fn output_bytes(&self, j: usize) -> Result<&[u8], Error> {
+        Interpreter::output_bytes(self, j)
+    }
+    fn invoke(&mut self) -> Result<(), Error> {
+        Interpreter::invoke(self)
+    }
+    fn arena_bytes(&self) -> usize {
+        self.model().arena_bytes()
+    }
+    fn invoke_per_op<C: Clock>(&mut self, clock: &C, overhead: u64) -> Option<Result<(), Error>> {
+        let mut profiler = OpProfiler {
+            clock,
+            start: 0,
+            overhead,
+        };
+        Some(self.invoke_profiled(&mut profiler))
+    }
+}
+
+impl<const N: usize> Runtime for Compiled<'_, N> {
+    fn input_count(&self) -> usize {
+        Compiled::input_count(self)
+    }
+    fn output_count(&self) -> usize {
+        Compiled::output_count(self)
+    }
+    fn input_bytes_mut(&mut self, i: usize) -> Result<&mut [u8], Error> {
+        Compiled::input_bytes_mut(self, i)
+    }
+    fn output_bytes(&self, j: usize) -> Result<&[u8], Error> {
+        Compiled::output_bytes(self, j)
+    }
+    fn invoke(&mut self) -> Result<(), Error> {
+        Compiled::invoke(self)
+    }
+    fn arena_bytes(&self) -> usize {
+        Compiled::arena_bytes(self)
+    }
+}
+
+/// The timed runs, the comparison of the outputs, the report and the exit, for any runtime.
+#[inline(always)]
+fn measure<C: Clock, R: Runtime>(clock: &C, bench: &Bench, runtime: &mut R, overhead: u64) -> ! {
+    if bench.inputs.len() != runtime.input_count()
+        || bench.expected.len() != runtime.output_count()
     {
         fail("the embedded test data does not match the model's inputs and outputs");
     }
@@ -92,8 +181,8 @@ pub fn run<C: Clock, const OPS: u32>(clock: &C, bench: &Bench, arena: &mut [u8])
     let mut whole_stack = 0;
     for _ in 0..bench.runs {
         // The inputs are copied in before every run: the planner may reuse their memory.
-        load_inputs(&mut interpreter, bench.inputs);
-        let run = ticks_around_invoke(clock, &mut interpreter);
+        load_inputs(runtime, bench.inputs);
+        let run = ticks_around_invoke(clock, runtime);
         if let Err(e) = run.result {
             fail_with("running the model", &e);
         }
@@ -102,13 +191,13 @@ pub fn run<C: Clock, const OPS: u32>(clock: &C, bench: &Bench, arena: &mut [u8])
         max = max.max(instructions);
         inference_stack = inference_stack.max(run.stack_bytes);
         whole_stack = whole_stack.max(run.whole_stack_bytes);
-        outputs_match &= compare_outputs(&interpreter, bench.expected);
+        outputs_match &= compare_outputs(runtime, bench.expected);
     }
     // Everything since the last inference's probe (the comparison of its outputs).
     let whole_stack = whole_stack.max(stack::high_water());
 
     if bench.per_op {
-        outputs_match &= per_op_pass(clock, &mut interpreter, bench, overhead);
+        outputs_match &= per_op_pass(clock, runtime, bench, overhead);
     }
 
     let golden_ok = bench.host_matches_golden != Some(false);
@@ -118,7 +207,7 @@ pub fn run<C: Clock, const OPS: u32>(clock: &C, bench: &Bench, arena: &mut [u8])
         overhead,
         stack_bytes: whole_stack,
         inference_stack_bytes: inference_stack,
-        arena_bytes: interpreter.model().arena_bytes(),
+        arena_bytes: runtime.arena_bytes(),
         outputs_match: outputs_match && golden_ok,
     };
     report(bench, &figures);
@@ -157,22 +246,19 @@ fn load<'a, const OPS: u32>(bytes: &'a [u8], arena: &'a mut [u8]) -> Interpreter
 
 /// One more inference, measuring and printing each operator; whether its outputs match.
 #[inline(never)]
-fn per_op_pass<C: Clock, const OPS: u32>(
+fn per_op_pass<C: Clock, R: Runtime>(
     clock: &C,
-    interpreter: &mut Interpreter<'_, '_, OPS>,
+    runtime: &mut R,
     bench: &Bench,
     overhead: u64,
 ) -> bool {
-    load_inputs(interpreter, bench.inputs);
-    let mut profiler = OpProfiler {
-        clock,
-        start: 0,
-        overhead,
-    };
-    if let Err(e) = interpreter.invoke_profiled(&mut profiler) {
-        fail_with("running the model per operator", &e);
+    load_inputs(runtime, bench.inputs);
+    match runtime.invoke_per_op(clock, overhead) {
+        Some(Ok(())) => {}
+        Some(Err(e)) => fail_with("running the model per operator", &e),
+        None => fail("per-operator figures need the interpreter"),
     }
-    compare_outputs(interpreter, bench.expected)
+    compare_outputs(runtime, bench.expected)
 }
 
 /// What [`run`] measured, for [`report`].
@@ -261,13 +347,10 @@ struct Invoked {
 /// Ticks around one inference, with the same framing as [`ticks_around_nothing`], and the
 /// inference's stack (a [`stack::Probe`] around it).
 #[inline(never)]
-fn ticks_around_invoke<C: Clock, const OPS: u32>(
-    clock: &C,
-    interpreter: &mut Interpreter<'_, '_, OPS>,
-) -> Invoked {
+fn ticks_around_invoke<C: Clock, R: Runtime>(clock: &C, runtime: &mut R) -> Invoked {
     let probe = stack::Probe::start();
     let t0 = clock.ticks();
-    let result = invoke(interpreter);
+    let result = invoke(runtime);
     let ticks = clock.ticks().wrapping_sub(t0);
     let (stack_bytes, whole_stack_bytes) = probe.finish();
     Invoked {
@@ -278,11 +361,11 @@ fn ticks_around_invoke<C: Clock, const OPS: u32>(
     }
 }
 
-/// `Interpreter::invoke` as a call of its own (not inlined into [`ticks_around_invoke`]), so
+/// The runtime's `invoke` as a call of its own (not inlined into [`ticks_around_invoke`]), so
 /// that the probe counts the interpreter loop's frame with the rest of the inference.
 #[inline(never)]
-fn invoke<const OPS: u32>(interpreter: &mut Interpreter<'_, '_, OPS>) -> Result<(), Error> {
-    interpreter.invoke()
+fn invoke<R: Runtime>(runtime: &mut R) -> Result<(), Error> {
+    runtime.invoke()
 }
 
 /// Ticks around `work`, framed as [`run`] frames an inference: for firmware that measures a
@@ -321,9 +404,9 @@ fn calibration_failed(expected: u64, measured: u64) -> ! {
     exit_failure()
 }
 
-fn load_inputs<const OPS: u32>(interpreter: &mut Interpreter<'_, '_, OPS>, inputs: &[&[u8]]) {
+fn load_inputs<R: Runtime>(runtime: &mut R, inputs: &[&[u8]]) {
     for (i, bytes) in inputs.iter().enumerate() {
-        match interpreter.input_bytes_mut(i) {
+        match runtime.input_bytes_mut(i) {
             Ok(dst) if dst.len() == bytes.len() => dst.copy_from_slice(bytes),
             Ok(_) => fail("a test input's size differs from the model's input"),
             Err(e) => fail_with("reading an input", &e),
@@ -332,12 +415,9 @@ fn load_inputs<const OPS: u32>(interpreter: &mut Interpreter<'_, '_, OPS>, input
 }
 
 /// Whether every output equals the expected bytes; prints the first difference.
-fn compare_outputs<const OPS: u32>(
-    interpreter: &Interpreter<'_, '_, OPS>,
-    expected: &[&[u8]],
-) -> bool {
+fn compare_outputs<R: Runtime>(runtime: &R, expected: &[&[u8]]) -> bool {
     for (j, want) in expected.iter().enumerate() {
-        let got = match interpreter.output_bytes(j) {
+        let got = match runtime.output_bytes(j) {
             Ok(got) => got,
             Err(e) => fail_with("reading an output", &e),
         };

@@ -18,6 +18,12 @@ mod model {
     include!(concat!(env!("OUT_DIR"), "/mote_model.rs"));
 }
 
+/// The model compiled ahead of time, when built with `MOTE_RUNTIME=compiled`.
+#[cfg(mote_compiled)]
+mod plan {
+    include!(concat!(env!("OUT_DIR"), "/mote_plan.rs"));
+}
+
 static mut ARENA: Arena<{ model::ARENA_BYTES }> = Arena::new();
 
 /// CMSDK APB timer 0: a 32-bit down-counter on the 25 MHz system clock, 3.2 ticks per
@@ -58,11 +64,23 @@ fn main() -> ! {
     let timer = Timer0::start();
     // SAFETY: `main` runs once and is the only code that touches ARENA.
     let arena = unsafe { &mut *core::ptr::addr_of_mut!(ARENA) };
+    #[cfg(not(mote_compiled))]
     mote_harness::run::<_, { model::OPS }>(
         &timer,
         &mote_harness::bench!(model),
         arena.as_mut_slice(),
-    )
+    );
+    #[cfg(mote_compiled)]
+    mote_harness::run_compiled(
+        &timer,
+        &mote_harness::bench!(model),
+        mote_runtime::plan::Compiled::new(
+            &mut arena.0,
+            &plan::INPUTS_RANGES,
+            &plan::OUTPUTS_RANGES,
+            plan::invoke,
+        ),
+    );
 }
 
 #[exception]
