@@ -96,8 +96,14 @@ fn mote(args: &[&str]) -> std::process::Output {
 }
 
 fn bench_json(model: &Path, board: &str) -> serde_json::Value {
+    bench_json_with(model, board, &[])
+}
+
+fn bench_json_with(model: &Path, board: &str, extra: &[&str]) -> serde_json::Value {
     let model = model.to_str().expect("a UTF-8 path");
-    let out = mote(&["bench", model, "--board", board, "--json", "--runs", "2"]);
+    let mut args = vec!["bench", model, "--board", board, "--json", "--runs", "2"];
+    args.extend_from_slice(extra);
+    let out = mote(&args);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -167,6 +173,64 @@ fn models_run_on_the_emulated_boards_with_outputs_matching_tflm() {
     assert_eq!(first["instructions"], second["instructions"]);
     assert_eq!(first["stack_bytes"], second["stack_bytes"]);
     println!("all boards: {:.0} s", started.elapsed().as_secs_f64());
+}
+
+/// The models compiled ahead of time (`--runtime compiled`): no interpreter on the device,
+/// the same outputs as TFLM's, and less code than the interpreter's firmware for the same
+/// model (it has no validation, decoding or dispatch to carry).
+#[test]
+fn compiled_models_match_tflm_with_less_code_than_the_interpreter() {
+    let Some(shared) = prerequisites() else {
+        return;
+    };
+    let _guard = FIRMWARE.lock().unwrap_or_else(|e| e.into_inner());
+    for (board, name) in [
+        ("mps2-an386", "hello_world_int8"),
+        ("mps2-an386", "micro_speech_quantized"),
+        ("mps2-an386", "kws_ref_model"),
+        ("mps2-an386", "person_detect"),
+        ("microbit", "micro_speech_quantized"),
+        ("mps2-an505", "hello_world_int8"),
+    ] {
+        let model = golden(&shared, name).model;
+        let compiled = bench_json_with(&model, board, &["--runtime", "compiled"]);
+        let interpreted = bench_json(&model, board);
+        let int = |r: &serde_json::Value, key: &str| -> u64 {
+            r[key]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{name} on {board}: `{key}` is not an integer: {r}"))
+        };
+        println!(
+            "{board:<12} {name:<24} compiled: {} instructions, code {}, RAM {}; interpreter: {}, {}, {}",
+            int(&compiled, "instructions"),
+            int(&compiled, "code_bytes"),
+            int(&compiled, "ram_bytes"),
+            int(&interpreted, "instructions"),
+            int(&interpreted, "code_bytes"),
+            int(&interpreted, "ram_bytes"),
+        );
+        assert_eq!(compiled["runtime"], "compiled", "{compiled}");
+        assert_eq!(compiled["outputs_match"], true, "{name} on {board}: {compiled}");
+        assert_eq!(compiled["host_matches_golden"], true, "{name} on {board}: {compiled}");
+        assert_eq!(int(&compiled, "arena_bytes"), int(&interpreted, "arena_bytes"));
+        assert!(
+            int(&compiled, "code_bytes") < int(&interpreted, "code_bytes"),
+            "{name} on {board}: compiled {compiled} vs interpreter {interpreted}"
+        );
+    }
+    // A float model is refused with a message, not built.
+    let float = golden(&shared, "hello_world_float").model;
+    let out = mote(&[
+        "bench",
+        float.to_str().unwrap(),
+        "--board",
+        "mps2-an386",
+        "--runtime",
+        "compiled",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("float32") && stderr.contains("--runtime interpreter"), "{stderr}");
 }
 
 #[test]
