@@ -137,8 +137,16 @@ fn module(model: &Model<'_>, name: &str, out_dir: &Path) -> Result<String, Build
         );
         Ok(())
     };
-    ranges(&mut out, "inputs", model.inputs().iter().flatten().collect())?;
-    ranges(&mut out, "outputs", model.outputs().iter().flatten().collect())?;
+    ranges(
+        &mut out,
+        "inputs",
+        model.inputs().iter().flatten().collect(),
+    )?;
+    ranges(
+        &mut out,
+        "outputs",
+        model.outputs().iter().flatten().collect(),
+    )?;
     let _ = writeln!(
         out,
         "\n/// Every constant the operators read (weights, biases, per-channel multipliers and\n\
@@ -155,7 +163,7 @@ fn module(model: &Model<'_>, name: &str, out_dir: &Path) -> Result<String, Build
          #[allow(unused_variables, unused_imports, clippy::all)]\n\
          pub fn invoke(arena: &mut [u8; ARENA_BYTES]) -> Result<(), mote_runtime::Error> {{\n    \
          use mote_runtime::plan::params::*;\n    \
-         use mote_runtime::plan::{{i8s, not_as_planned, quantize, select, softmax, Memory}};\n    \
+         use mote_runtime::plan::{{fully_connected, i8s, not_as_planned, quantize, select, softmax, Memory}};\n    \
          use mote_runtime::OpCode;\n    \
          let c = &MOTE_MODEL;"
     );
@@ -167,6 +175,166 @@ fn module(model: &Model<'_>, name: &str, out_dir: &Path) -> Result<String, Build
     }
     out.push_str("    Ok(())\n}\n");
     Ok(out)
+}
+
+/// A FULLY_CONNECTED layer with less than 1/`SMALL_FC_SHARE` of the model's multiply-
+/// accumulates runs the reference kernel: the DSP kernel is 2–3 KB of flash, and on a layer
+/// that small it saves a few thousand instructions of millions.
+const SMALL_FC_SHARE: usize = 100;
+
+/// Multiply-accumulates per inference of the operators that have filters.
+fn total_macs(model: &Model<'_>) -> usize {
+    (0..model.op_count())
+        .filter_map(|o| model.op(o))
+        .map(|op| {
+            let dims = |t: Option<usize>| {
+                t.and_then(|t| model.tensor_shape(t))
+                    .map(|(_, d)| d.to_vec())
+                    .unwrap_or_default()
+            };
+            let out: usize = dims(op.outputs.get(0)).iter().product();
+            let f = dims(op.inputs.get(1));
+            match (op.opcode, &f[..]) {
+                (OpCode::Conv2d, [_, kh, kw, c]) => out * kh * kw * c,
+                (OpCode::DepthwiseConv2d, [_, kh, kw, _]) => out * kh * kw,
+                (OpCode::FullyConnected, [_, depth]) => out * depth,
+                _ => 0,
+            }
+        })
+        .sum()
+}
+
+/// Whether the Cortex-M DSP kernel's fast path covers operator `op` (CONV_2D,
+/// DEPTHWISE_CONV_2D or FULLY_CONNECTED) with its planned scratch: found by running that fast
+/// path once, here on the host (where the DSP instructions are emulated), on a zero input.
+/// Its decision depends only on parameters, shapes, constants and the scratch length, so it
+/// is the decision the device will make; where it is `true` the generated code calls the fast
+/// path alone and the reference kernel is not linked. Anything unexpected answers `false`
+/// (the kernel with its fallback, always correct).
+fn fast_path_applies(model: &Model<'_>, op: &OpInfo<'_>, output: &TensorInfo) -> bool {
+    use mote_kernels::dsp;
+    let info = |i: usize| op.inputs.get(i).and_then(|t| model.tensor(t));
+    let dims = |i: usize| {
+        op.inputs
+            .get(i)
+            .and_then(|t| model.tensor_shape(t))
+            .map(|(_, d)| d)
+    };
+    let i8_const = |i: usize| -> Option<Vec<i8>> {
+        let t = info(i).filter(|t| t.location == Location::Const)?;
+        Some(model.const_data(&t).iter().map(|&b| b as i8).collect())
+    };
+    let i32_const = |i: usize| -> Option<Vec<i32>> {
+        let t = info(i).filter(|t| t.location == Location::Const)?;
+        Some(
+            model
+                .const_data(&t)
+                .chunks_exact(4)
+                .map(|w| i32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+                .collect(),
+        )
+    };
+    let (Some(x), Some(filter), Some(multiplier), Some(shift)) =
+        (info(0), i8_const(1), i32_const(3), i32_const(4))
+    else {
+        return false;
+    };
+    let bias = match op.inputs.get(2) {
+        Some(_) => match i32_const(2) {
+            Some(b) => Some(b),
+            None => return false,
+        },
+        None => None,
+    };
+    let input = vec![0i8; x.byte_len];
+    let mut out = vec![0i8; output.byte_len];
+    let scratch_len = info(SCRATCH_INPUT).map_or(0, |t| t.byte_len);
+    // Word-aligned, as the planner aligns scratch in the arena.
+    let mut words = vec![0u32; scratch_len.div_ceil(4)];
+    let scratch: &mut [u8] = &mut bytemuck::cast_slice_mut::<u32, u8>(&mut words)[..scratch_len];
+    let (Some(x_dims), Some(f_dims), Some(out_dims)) = (
+        dims(0),
+        dims(1),
+        op.outputs
+            .get(0)
+            .and_then(|t| model.tensor_shape(t))
+            .map(|(_, d)| d),
+    ) else {
+        return false;
+    };
+    let shape4 = |d: &[usize]| -> Option<[usize; 4]> { d.try_into().ok() };
+    match op.opcode {
+        OpCode::Conv2d => {
+            let (Some(p), Some(xs), Some(fs), Some(os)) = (
+                op.params::<Conv2dParams>(),
+                shape4(&x_dims),
+                shape4(&f_dims),
+                shape4(&out_dims),
+            ) else {
+                return false;
+            };
+            dsp::conv2d::conv2d_int8_fast(
+                &p,
+                &input,
+                xs,
+                &filter,
+                fs,
+                bias.as_deref(),
+                &multiplier,
+                &shift,
+                &mut out,
+                os,
+                scratch,
+            )
+        }
+        OpCode::DepthwiseConv2d => {
+            let (Some(p), Some(xs), Some(fs), Some(os)) = (
+                op.params::<DepthwiseConv2dParams>(),
+                shape4(&x_dims),
+                shape4(&f_dims),
+                shape4(&out_dims),
+            ) else {
+                return false;
+            };
+            dsp::depthwise_conv2d::depthwise_conv2d_int8_fast(
+                &p,
+                &input,
+                xs,
+                &filter,
+                fs,
+                bias.as_deref(),
+                &multiplier,
+                &shift,
+                &mut out,
+                os,
+                scratch,
+            )
+        }
+        OpCode::FullyConnected => {
+            let Some(p) = op.params::<FullyConnectedParams>() else {
+                return false;
+            };
+            let (units, depth) = match f_dims[..] {
+                [u, d] => (u, d),
+                _ => return false,
+            };
+            let batches = x.byte_len.checked_div(depth).unwrap_or(0);
+            dsp::fully_connected::fully_connected_int8_fast(
+                &p,
+                &input,
+                &filter,
+                bias.as_deref(),
+                &multiplier,
+                &shift,
+                &mut out,
+                batches,
+                depth,
+                units,
+                scratch,
+            )
+        }
+        _ => false,
+    }
 }
 
 /// One operator's block.
@@ -192,10 +360,18 @@ fn operator(
         let t = tensor(id)?;
         Ok(match t.location {
             Location::Const => format!("&c.c{}[..]", id.unwrap_or(0)),
-            Location::Arena => format!("m.input({}, {}).ok_or_else(|| {bad})?", t.offset, t.byte_len),
+            Location::Arena => format!(
+                "m.input({}, {}).ok_or_else(|| {bad})?",
+                t.offset, t.byte_len
+            ),
         })
     };
-    let params = |what: &str| refuse(name, format!("operator {o}: its {what} parameters do not decode"));
+    let params = |what: &str| {
+        refuse(
+            name,
+            format!("operator {o}: its {what} parameters do not decode"),
+        )
+    };
     let _ = writeln!(out, "    // operator {o}: {}", op.opcode.name());
     if output.byte_len == 0 {
         // As the interpreter: an output without elements needs no kernel.
@@ -249,7 +425,8 @@ fn operator(
         })
     };
     let dims = |i: usize| -> Result<String, BuildError> {
-        let id = input_id(i).ok_or_else(|| refuse(name, format!("operator {o}: input {i} is missing")))?;
+        let id = input_id(i)
+            .ok_or_else(|| refuse(name, format!("operator {o}: input {i} is missing")))?;
         stored_dims(id)
             .map(|d| format!("{d:?}"))
             .ok_or_else(|| refuse(name, format!("operator {o}: input {i} is missing")))
@@ -266,9 +443,19 @@ fn operator(
                 let p: DepthwiseConv2dParams = op.params().ok_or_else(|| params("DEPTHWISE"))?;
                 ("depthwise_conv2d_int8", p.rust_literal())
             };
+            let fast = fast_path_applies(model, op, &output);
+            let (kernel, guard) = if fast {
+                (
+                    format!("{kernel}_fast"),
+                    format!(" {{\n            return Err({bad});\n        }}"),
+                )
+            } else {
+                (kernel.to_string(), String::new())
+            };
+            let not = if fast { "if !" } else { "" };
             format!(
                 "let x = i8s({});\n        let (out, scratch) = m.out_i8_and_scratch();\n        \
-                 select::{kernel}(&{p}, x, {}, i8s({}), {}, {}, {}, {}, out, {out_dims}, scratch);",
+                 {not}select::{kernel}(&{p}, x, {}, i8s({}), {}, {}, {}, {}, out, {out_dims}, scratch){guard};",
                 bytes(0)?,
                 dims(0)?,
                 bytes(1)?,
@@ -285,9 +472,35 @@ fn operator(
             let (units, depth) = (f[0], f[1]);
             let x = tensor(input_id(0))?;
             let batches = x.byte_len.checked_div(depth).unwrap_or(0);
+            let macs = batches * depth * units;
+            let fast = fast_path_applies(model, op, &output);
+            let (kernel, not, guard, scratch) = if macs * SMALL_FC_SHARE < total_macs(model) {
+                // A layer this small costs more flash in the fast kernel than it saves
+                // instructions: the reference kernel alone (vww's 256 → 2 classifier).
+                (
+                    "fully_connected::fully_connected_int8",
+                    "",
+                    String::new(),
+                    "",
+                )
+            } else if fast {
+                (
+                    "select::fully_connected_int8_fast",
+                    "if !",
+                    format!(" {{\n            return Err({bad});\n        }}"),
+                    ", scratch",
+                )
+            } else {
+                (
+                    "select::fully_connected_int8",
+                    "",
+                    String::new(),
+                    ", scratch",
+                )
+            };
             format!(
                 "let x = i8s({});\n        let (out, scratch) = m.out_i8_and_scratch();\n        \
-                 select::fully_connected_int8(&{}, x, i8s({}), {}, {}, {}, out, {batches}, {depth}, {units}, scratch);",
+                 {not}{kernel}(&{}, x, i8s({}), {}, {}, {}, out, {batches}, {depth}, {units}{scratch}){guard};",
                 bytes(0)?,
                 p.rust_literal(),
                 bytes(1)?,

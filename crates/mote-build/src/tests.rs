@@ -301,3 +301,50 @@ fn float_outputs_match_within_the_golden_tolerance() {
     assert!(host::matches(&int8(&[1, 2]), &int8(&[1, 2])));
     assert!(!host::matches(&int8(&[1, 3]), &int8(&[1, 2])));
 }
+
+/// The compiled plan calls a DSP fast path alone (no reference fallback linked) exactly where
+/// running it on the host said it applies, and the reference kernel for a tiny classifier.
+#[test]
+fn the_compiled_plan_calls_fast_paths_alone_where_they_apply() {
+    let Some(shared) = mote_testdata::shared_dir() else {
+        return;
+    };
+    let plan = |model: &str, kernels: Kernels| {
+        let golden = mote_testdata::golden(&shared, model);
+        let out = temp_dir("plan");
+        Embed::new(&golden.model, limits(4 << 20, 4 << 20))
+            .compiled(true)
+            .kernels(kernels)
+            .write(&out)
+            .unwrap();
+        let text = std::fs::read_to_string(out.join(plan::PLAN_FILE)).unwrap();
+        let _ = std::fs::remove_dir_all(&out);
+        text
+    };
+    let count = |text: &str, call: &str| text.matches(call).count();
+
+    // kws: five convolutions and four depthwise ones, all on their fast paths; the 64 → 12
+    // classifier (0.03% of the MACs) on the reference kernel.
+    let kws = plan("kws_ref_model", Kernels::CortexMDsp);
+    assert_eq!(count(&kws, "if !select::conv2d_int8_fast("), 5, "{kws}");
+    assert_eq!(count(&kws, "if !select::depthwise_conv2d_int8_fast("), 4, "{kws}");
+    assert_eq!(count(&kws, "select::conv2d_int8("), 0);
+    assert_eq!(count(&kws, "select::depthwise_conv2d_int8("), 0);
+    assert_eq!(count(&kws, " fully_connected::fully_connected_int8("), 1, "{kws}");
+
+    // micro_speech: its one-channel depthwise layer is a convolution (the compiler's
+    // rewrite); its classifier (5% of the MACs) keeps the DSP kernel, but the planner gave
+    // that no scratch (no arena to spare), its fast path refuses on the host, and the plan
+    // calls the kernel with its fallback.
+    let micro = plan("micro_speech_quantized", Kernels::CortexMDsp);
+    assert_eq!(count(&micro, "if !select::conv2d_int8_fast("), 1, "{micro}");
+    assert_eq!(count(&micro, "depthwise"), 0, "{micro}");
+    assert_eq!(count(&micro, "_fast("), 1, "{micro}");
+    assert_eq!(count(&micro, "select::fully_connected_int8("), 1, "{micro}");
+
+    // Planned for the reference kernels there is no scratch, the fast paths refuse, and
+    // the plan calls the kernels with their fallback.
+    let reference = plan("kws_ref_model", Kernels::Reference);
+    assert_eq!(count(&reference, "_fast("), 0, "{reference}");
+    assert_eq!(count(&reference, "select::conv2d_int8("), 5, "{reference}");
+}

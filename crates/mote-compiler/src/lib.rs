@@ -11,6 +11,7 @@ mod lower;
 pub mod planner;
 pub mod quant;
 pub mod quantize;
+mod rewrite;
 
 pub use describe::describe;
 pub use lower::{

@@ -225,6 +225,8 @@ pub fn compile(graph: &Graph) -> Result<Compiled, CompileError> {
 /// Compiles `graph` into a `.mote` artefact and a report.
 pub fn compile_with(graph: &Graph, options: &CompileOptions) -> Result<Compiled, CompileError> {
     graph.check()?;
+    let rewritten = crate::rewrite::rewrite(graph);
+    let graph = &rewritten;
     // The artefact addresses bytes with 32-bit offsets.
     if let Some((t, tensor)) = graph.tensors.iter().enumerate().find(|(_, t)| t.byte_len() > u32::MAX as usize / 2) {
         return Err(CompileError::Tensor {

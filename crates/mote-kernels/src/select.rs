@@ -245,3 +245,160 @@ pub fn add_int8(
     #[cfg(not(mote_dsp))]
     crate::add::add_int8(p, input1, shape1, input2, shape2, output, output_shape);
 }
+
+// The fast paths alone, for the compiled runtime: `mote-build` runs the DSP kernel's fast path
+// on the host for each operator, and where it applies (its decision depends on parameters,
+// shapes, constants and scratch length, never on input values) the generated code calls one
+// of these instead of the kernel above, so the reference kernel it would fall back to is not
+// linked at all. Each returns `false`, having written nothing, if the fast path refuses after
+// all; the caller treats that as a model that is not the one it was built for. Where this
+// build runs the reference kernels, they are what runs, and the answer is always `true`.
+
+/// CONV_2D through the DSP fast path only (see above); the reference kernel without DSP.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub fn conv2d_int8_fast(
+    p: &Conv2dParams,
+    input: &[i8],
+    input_shape: Shape4,
+    filter: &[i8],
+    filter_shape: Shape4,
+    bias: Option<&[i32]>,
+    multiplier: &[i32],
+    shift: &[i32],
+    output: &mut [i8],
+    output_shape: Shape4,
+    scratch: &mut [u8],
+) -> bool {
+    #[cfg(mote_dsp)]
+    return imp::conv2d::conv2d_int8_fast(
+        p,
+        input,
+        input_shape,
+        filter,
+        filter_shape,
+        bias,
+        multiplier,
+        shift,
+        output,
+        output_shape,
+        scratch,
+    );
+    #[cfg(not(mote_dsp))]
+    {
+        conv2d_int8(
+            p,
+            input,
+            input_shape,
+            filter,
+            filter_shape,
+            bias,
+            multiplier,
+            shift,
+            output,
+            output_shape,
+            scratch,
+        );
+        true
+    }
+}
+
+/// DEPTHWISE_CONV_2D through the DSP fast path only (see above); the reference kernel
+/// without DSP.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub fn depthwise_conv2d_int8_fast(
+    p: &DepthwiseConv2dParams,
+    input: &[i8],
+    input_shape: Shape4,
+    filter: &[i8],
+    filter_shape: Shape4,
+    bias: Option<&[i32]>,
+    multiplier: &[i32],
+    shift: &[i32],
+    output: &mut [i8],
+    output_shape: Shape4,
+    scratch: &mut [u8],
+) -> bool {
+    #[cfg(mote_dsp)]
+    return imp::depthwise_conv2d::depthwise_conv2d_int8_fast(
+        p,
+        input,
+        input_shape,
+        filter,
+        filter_shape,
+        bias,
+        multiplier,
+        shift,
+        output,
+        output_shape,
+        scratch,
+    );
+    #[cfg(not(mote_dsp))]
+    {
+        depthwise_conv2d_int8(
+            p,
+            input,
+            input_shape,
+            filter,
+            filter_shape,
+            bias,
+            multiplier,
+            shift,
+            output,
+            output_shape,
+            scratch,
+        );
+        true
+    }
+}
+
+/// FULLY_CONNECTED through the DSP fast path only (see above); the reference kernel without
+/// DSP.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub fn fully_connected_int8_fast(
+    p: &FullyConnectedParams,
+    input: &[i8],
+    filter: &[i8],
+    bias: Option<&[i32]>,
+    multiplier: &[i32],
+    shift: &[i32],
+    output: &mut [i8],
+    batches: usize,
+    accum_depth: usize,
+    output_depth: usize,
+    scratch: &mut [u8],
+) -> bool {
+    #[cfg(mote_dsp)]
+    return imp::fully_connected::fully_connected_int8_fast(
+        p,
+        input,
+        filter,
+        bias,
+        multiplier,
+        shift,
+        output,
+        batches,
+        accum_depth,
+        output_depth,
+        scratch,
+    );
+    #[cfg(not(mote_dsp))]
+    {
+        fully_connected_int8(
+            p,
+            input,
+            filter,
+            bias,
+            multiplier,
+            shift,
+            output,
+            batches,
+            accum_depth,
+            output_depth,
+            scratch,
+        );
+        true
+    }
+}

@@ -19,7 +19,7 @@ use crate::Error;
 
 /// What generated code calls: the kernels the interpreter selects, and the parameter types.
 pub use mote_format::params;
-pub use mote_kernels::{quantize, select, softmax};
+pub use mote_kernels::{fully_connected, quantize, select, softmax};
 
 /// The arena split around one operator's output and scratch: those two borrowed mutably,
 /// every other byte readable, so that inputs can be read while the output is written.

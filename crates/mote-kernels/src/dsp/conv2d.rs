@@ -155,16 +155,26 @@ impl Patches<'_> {
         slot: usize,
         at: (usize, usize, usize),
     ) {
-        let mut out = Words::new(words, block, slot, self.input_offset);
         if self.in_c % 4 == 0 {
-            self.walk(at, &mut out);
+            self.write_words(words, block, slot, at);
         } else {
             // The fast path requires an int8 input zero point, so this is exact.
             let zero_point = self.input_offset.wrapping_neg() as i8;
             let mut bytes = Bytes::new(staging, zero_point);
             self.walk(at, &mut bytes);
-            out.values(bytes.finish());
+            Words::new(words, block, slot, self.input_offset).values(bytes.finish());
         }
+    }
+
+    /// [`Self::write`] for inputs whose channels are a multiple of four: the patch goes
+    /// straight into the words. Not inlined: one copy serves every call site and both block
+    /// sizes (inlined, it was most of the kernel's flash), for a call per output pixel. The
+    /// staged walk above stays inlined: it is the path of one-channel inputs, where the
+    /// constant shapes of a single call site fold it down.
+    #[inline(never)]
+    fn write_words(&self, words: &mut [u32], block: usize, slot: usize, at: (usize, usize, usize)) {
+        let mut out = Words::new(words, block, slot, self.input_offset);
+        self.walk(at, &mut out);
     }
 }
 
@@ -385,9 +395,11 @@ fn block<const C: usize>(
     }
 }
 
-/// The fast path alone: `false` (having written nothing) when it does not apply.
+/// The fast path alone: `false` (having written nothing) when it does not apply. Whether
+/// it applies depends only on the parameters, shapes, constants and scratch length, never on
+/// the input values, so a build can find out once on the host (`mote-build` does).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn conv2d_int8_fast(
+pub fn conv2d_int8_fast(
     p: &Conv2dParams,
     input: &[i8],
     input_shape: Shape4,

@@ -379,9 +379,12 @@ fn pair(row: &[u8], i: usize) -> u32 {
     u32::from_le_bytes([b[0], b[1], b[2], b[3]])
 }
 
+/// The fast path alone: `false` (having written nothing) when it does not apply. Whether
+/// it applies depends only on the parameters, shapes, constants and scratch length, never on
+/// the input values, so a build can find out once on the host (`mote-build` does).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-pub(crate) fn depthwise_conv2d_int8_fast(
+pub fn depthwise_conv2d_int8_fast(
     p: &DepthwiseConv2dParams,
     input: &[i8],
     input_shape: Shape4,

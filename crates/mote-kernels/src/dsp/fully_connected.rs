@@ -173,9 +173,12 @@ struct Layer<'a> {
     act: Activation,
 }
 
+/// The fast path alone: `false` (having written nothing) when it does not apply. Whether
+/// it applies depends only on the parameters, shapes, constants and scratch length, never on
+/// the input values, so a build can find out once on the host (`mote-build` does).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-pub(crate) fn fully_connected_int8_fast(
+pub fn fully_connected_int8_fast(
     p: &FullyConnectedParams,
     input: &[i8],
     filter: &[i8],
