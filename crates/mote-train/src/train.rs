@@ -36,6 +36,8 @@ pub struct TrainConfig {
     pub resume: bool,
     /// Random time shift of up to this many rows of each sample (audio augmentation).
     pub time_shift: usize,
+    /// SpecAugment-style masking of each training sample (audio augmentation).
+    pub masking: Masking,
     pub progress: bool,
     /// Threads for candle's CPU kernels (set through RAYON_NUM_THREADS when unset).
     pub threads: usize,
@@ -57,6 +59,7 @@ impl Default for TrainConfig {
             checkpoint_dir: None,
             resume: false,
             time_shift: 0,
+            masking: Masking::NONE,
             progress: true,
             threads: 2,
             epoch_limit: None,
@@ -76,6 +79,65 @@ impl TrainConfig {
         let floor = self.learning_rate * self.final_lr_fraction;
         floor
             + (self.learning_rate - floor) * 0.5 * (1.0 + (std::f64::consts::PI * t.min(1.0)).cos())
+    }
+}
+
+/// SpecAugment's masks (Park et al., 2019) for spectrogram-like samples `[rows, columns, ..]`
+/// (time × frequency): each training sample gets up to `time_masks` bands of at most
+/// `time_width` consecutive rows and up to `freq_masks` bands of at most `freq_width`
+/// consecutive columns set to the sample's mean, so the network cannot lean on any one
+/// moment or frequency band, which is what changes most from one voice to the next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Masking {
+    pub time_masks: usize,
+    pub time_width: usize,
+    pub freq_masks: usize,
+    pub freq_width: usize,
+}
+
+impl Masking {
+    /// No masking.
+    pub const NONE: Masking = Masking {
+        time_masks: 0,
+        time_width: 0,
+        freq_masks: 0,
+        freq_width: 0,
+    };
+
+    fn is_none(&self) -> bool {
+        (self.time_masks == 0 || self.time_width == 0)
+            && (self.freq_masks == 0 || self.freq_width == 0)
+    }
+
+    /// Masks `sample` (`rows` rows of `row` values, the column being the index within a row
+    /// divided by `row / columns`) in place.
+    fn apply(&self, sample: &mut [f32], rows: usize, columns: usize, rng: &mut Rng) {
+        if self.is_none() || rows == 0 || columns == 0 || sample.is_empty() {
+            return;
+        }
+        let row = sample.len() / rows;
+        let per_column = (row / columns).max(1);
+        let mean = sample.iter().sum::<f32>() / sample.len() as f32;
+        let band = |count: usize, width: usize, extent: usize, rng: &mut Rng| {
+            let mut bands = Vec::new();
+            for _ in 0..count {
+                let w = (rng.next_u64() % (width.min(extent) as u64 + 1)) as usize;
+                if w == 0 {
+                    continue;
+                }
+                let start = (rng.next_u64() % ((extent - w) as u64 + 1)) as usize;
+                bands.push(start..start + w);
+            }
+            bands
+        };
+        for rows_masked in band(self.time_masks, self.time_width, rows, rng) {
+            sample[rows_masked.start * row..rows_masked.end * row].fill(mean);
+        }
+        for cols in band(self.freq_masks, self.freq_width, columns, rng) {
+            for r in sample.chunks_exact_mut(row) {
+                r[cols.start * per_column..cols.end * per_column].fill(mean);
+            }
+        }
     }
 }
 
@@ -178,8 +240,28 @@ fn check_data(model: &Model, data: &Dataset, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// Gathers samples into a batch, shifting each one in time by up to `shift` rows.
-fn gather(data: &Dataset, idx: &[usize], shift: usize, rng: &mut Rng) -> Vec<f32> {
+/// Gathers samples into a batch, shifting each one in time by up to `shift` rows and
+/// masking it as `masking` says.
+fn gather(
+    data: &Dataset,
+    idx: &[usize],
+    shift: usize,
+    masking: &Masking,
+    rng: &mut Rng,
+) -> Vec<f32> {
+    let mut out = gather_shifted(data, idx, shift, rng);
+    let n = data.sample_size();
+    let rows = data.sample_shape.first().copied().unwrap_or(1).max(1);
+    let columns = data.sample_shape.get(1).copied().unwrap_or(1).max(1);
+    if !masking.is_none() && n > 0 {
+        for sample in out.chunks_exact_mut(n) {
+            masking.apply(sample, rows, columns, rng);
+        }
+    }
+    out
+}
+
+fn gather_shifted(data: &Dataset, idx: &[usize], shift: usize, rng: &mut Rng) -> Vec<f32> {
     let n = data.sample_size();
     let mut out = Vec::with_capacity(idx.len() * n);
     let rows = data.sample_shape.first().copied().unwrap_or(1).max(1);
@@ -258,7 +340,7 @@ pub fn evaluate(model: &Model, data: &Dataset) -> Result<Metrics> {
     let mut rng = Rng(0);
     let idx: Vec<usize> = (0..data.len()).collect();
     for chunk in idx.chunks(batch) {
-        let x = model.batch_tensor(gather(data, chunk, 0, &mut rng), chunk.len())?;
+        let x = model.batch_tensor(gather_shifted(data, chunk, 0, &mut rng), chunk.len())?;
         let out = model.forward(&x, Mode::Eval)?;
         match model.spec.task {
             Task::Classify { .. } => {
@@ -496,8 +578,10 @@ pub(crate) fn fit(
         for chunk in order.chunks(cfg.batch_size) {
             let step = adam.step;
             lr = cfg.learning_rate_at(step, steps_per_epoch);
-            let x =
-                model.batch_tensor(gather(train, chunk, cfg.time_shift, &mut rng), chunk.len())?;
+            let x = model.batch_tensor(
+                gather(train, chunk, cfg.time_shift, &cfg.masking, &mut rng),
+                chunk.len(),
+            )?;
             let labels = labels_tensor(train, chunk)?;
             let loss = batch_loss(&model, &x, &labels, objective, Mode::Train)?;
             let grads = loss.backward()?;
@@ -576,3 +660,65 @@ pub(crate) fn fit(
 }
 
 pub use evaluate as evaluate_model;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 6×4 sample whose value at (row, column) is `10 * row + column`.
+    fn sample() -> Vec<f32> {
+        (0..6)
+            .flat_map(|r| (0..4).map(move |c| (10 * r + c) as f32))
+            .collect()
+    }
+
+    #[test]
+    fn masks_replace_whole_bands_of_rows_and_columns_with_the_mean() {
+        let original = sample();
+        let mean = original.iter().sum::<f32>() / original.len() as f32;
+        let masking = Masking {
+            time_masks: 1,
+            time_width: 2,
+            freq_masks: 1,
+            freq_width: 1,
+        };
+        let mut masked_some = false;
+        for seed in 0..50 {
+            let mut s = original.clone();
+            masking.apply(&mut s, 6, 4, &mut Rng(seed));
+            let changed: Vec<(usize, usize)> = (0..24)
+                .filter(|&i| s[i] != original[i])
+                .map(|i| (i / 4, i % 4))
+                .collect();
+            masked_some |= !changed.is_empty();
+            for &(r, c) in &changed {
+                assert_eq!(s[r * 4 + c], mean);
+            }
+            // What changed is at most two whole rows plus one whole column.
+            let rows: std::collections::BTreeSet<usize> = (0..6)
+                .filter(|&r| (0..4).all(|c| s[r * 4 + c] == mean))
+                .collect();
+            let cols: std::collections::BTreeSet<usize> = (0..4)
+                .filter(|&c| (0..6).all(|r| s[r * 4 + c] == mean))
+                .collect();
+            assert!(
+                rows.len() <= 2 && cols.len() <= 1,
+                "seed {seed}: {changed:?}"
+            );
+            for &(r, c) in &changed {
+                assert!(
+                    rows.contains(&r) || cols.contains(&c),
+                    "seed {seed}: ({r}, {c})"
+                );
+            }
+        }
+        assert!(masked_some);
+    }
+
+    #[test]
+    fn no_masking_leaves_samples_alone() {
+        let mut s = sample();
+        Masking::NONE.apply(&mut s, 6, 4, &mut Rng(1));
+        assert_eq!(s, sample());
+    }
+}
