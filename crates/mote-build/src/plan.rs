@@ -412,11 +412,35 @@ fn operator(
         }
         _ => format!("{0}..{0}", output.offset + output.byte_len),
     };
+    // A convolution whose input shares its output's memory (the planner's choice; the
+    // host's interpreter checked the distance): one mutable region holding both.
+    let shared = match (op.opcode, input_id(0).and_then(|t| model.tensor(t))) {
+        (OpCode::Conv2d, Some(x))
+            if x.location == Location::Arena
+                && x.offset < output.offset + output.byte_len
+                && output.offset < x.offset + x.byte_len =>
+        {
+            Some(x)
+        }
+        _ => None,
+    };
+    let region = match &shared {
+        Some(x) => {
+            let start = x.offset.min(output.offset);
+            start..(x.offset + x.byte_len).max(output.offset + output.byte_len)
+        }
+        None => output.offset..output.offset + output.byte_len,
+    };
+    // No scratch: an empty one at the end of what the operator writes.
+    let scratch = match (&shared, input_id(SCRATCH_INPUT)) {
+        (Some(_), None) => format!("{0}..{0}", region.end),
+        _ => scratch,
+    };
     let _ = writeln!(out, "    {{");
     let _ = writeln!(
         out,
-        "        let mut m = Memory::split(&mut arena[..], {}, {scratch}).ok_or_else(|| {bad})?;",
-        arena_range(&output)
+        "        let mut m = Memory::split(&mut arena[..], {}..{}, {scratch}).ok_or_else(|| {bad})?;",
+        region.start, region.end
     );
     let bias = |i: usize| -> Result<String, BuildError> {
         Ok(match input_id(i) {
@@ -444,6 +468,27 @@ fn operator(
                 ("depthwise_conv2d_int8", p.rust_literal())
             };
             let fast = fast_path_applies(model, op, &output);
+            if let Some(x) = &shared {
+                let within = |t: &TensorInfo| {
+                    format!("{}..{}", t.offset - region.start, t.offset + t.byte_len - region.start)
+                };
+                return finish(
+                    out,
+                    format!(
+                        "let (buf, scratch) = m.out_i8_and_scratch();\n        \
+                         if !select::conv2d_int8_overlapping(&{p}, buf, {}, {}, i8s({}), {}, {}, {}, {}, {}, {out_dims}, scratch, {fast}) {{\n            \
+                         return Err({bad});\n        }}",
+                        within(x),
+                        dims(0)?,
+                        bytes(1)?,
+                        dims(1)?,
+                        bias(2)?,
+                        bytes(3)?,
+                        bytes(4)?,
+                        within(&output),
+                    ),
+                );
+            }
             let (kernel, guard) = if fast {
                 (
                     format!("{kernel}_fast"),
@@ -566,6 +611,11 @@ fn operator(
             ))
         }
     };
+    finish(out, call)
+}
+
+/// Closes an operator's block around its kernel call.
+fn finish(out: &mut String, call: String) -> Result<(), BuildError> {
     let _ = writeln!(out, "        {call}\n    }}");
     Ok(())
 }

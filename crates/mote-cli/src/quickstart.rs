@@ -38,8 +38,8 @@ pub struct QuickstartArgs {
     #[arg(long, default_value_t = 30)]
     pub epochs: usize,
     /// Scale of the DS-CNN's channel counts (1 = the widest that fits a 20 KB int8 arena).
-    /// The default half width trained better on held-out voices and several times faster
-    /// (80.9% vs 78.3% on 3,000 clips).
+    /// The default half width trains several times faster; the full width is more accurate
+    /// on held-out voices (float 90.1% vs 85.4% on the default 6,000 clips, seed 0).
     #[arg(long, default_value_t = 0.5)]
     pub width: f32,
     /// Skip the emulated Cortex-M4 even when QEMU is installed.

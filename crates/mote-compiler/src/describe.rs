@@ -105,13 +105,35 @@ pub fn describe(bytes: &[u8]) -> Result<Report, FormatError> {
 }
 
 /// The bytes that must be alive at once: tensors' lifetimes from the operator order, with a
-/// RESHAPE that works in place joining its input and output into one buffer.
+/// RESHAPE that works in place joining its input and output into one buffer, and so does a
+/// CONV_2D whose input shares its output's memory (one buffer as large as the two's span).
 fn lower_bound(model: &Model<'_>) -> usize {
     let last_op = model.op_count().saturating_sub(1);
     // buffer key: arena offset of the RESHAPE chain's root, else the tensor itself.
     let mut alias: HashMap<usize, usize> = HashMap::new();
+    // Buffers larger than any of their tensors: a shared convolution's span.
+    let mut span_of: HashMap<usize, usize> = HashMap::new();
     for o in 0..model.op_count() {
         let Some(op) = model.op(o) else { continue };
+        if op.opcode == OpCode::Conv2d {
+            if let (Some(x), Some(y)) = (op.inputs.get(0), op.outputs.get(0)) {
+                if let (Some(a), Some(b)) = (model.tensor(x), model.tensor(y)) {
+                    let (a_end, b_end) = (a.offset + a.byte_len, b.offset + b.byte_len);
+                    let shared = a.location == Location::Arena
+                        && b.location == Location::Arena
+                        && a.offset < b_end
+                        && b.offset < a_end;
+                    if shared {
+                        let root = *alias.get(&x).unwrap_or(&x);
+                        alias.insert(y, root);
+                        let span = a_end.max(b_end) - a.offset.min(b.offset);
+                        let e = span_of.entry(root).or_insert(0);
+                        *e = (*e).max(span);
+                    }
+                }
+            }
+            continue;
+        }
         if op.opcode != OpCode::Reshape {
             continue;
         }
@@ -151,6 +173,11 @@ fn lower_bound(model: &Model<'_>) -> usize {
     }
     for t in model.outputs().iter().flatten() {
         touch(t, last_op);
+    }
+    for (key, span) in span_of {
+        if let Some(b) = spans.get_mut(&key) {
+            b.size = b.size.max(span);
+        }
     }
     let mut buffers: Vec<Buffer> = spans.into_values().collect();
     buffers.sort_by_key(|b| (b.first_use, b.last_use, b.size));

@@ -24,6 +24,7 @@ fn buffers_and_plan(bytes: &[u8]) -> (Vec<Buffer>, Plan) {
     let aligned = AlignedBytes::new(bytes);
     let model = Model::from_bytes(aligned.as_slice()).expect("artefact reads back");
     let mut root: HashMap<usize, usize> = HashMap::new();
+    let mut shared = std::collections::HashSet::new();
     for o in 0..model.op_count() {
         let op = model.op(o).unwrap();
         if op.opcode == OpCode::Reshape {
@@ -32,6 +33,19 @@ fn buffers_and_plan(bytes: &[u8]) -> (Vec<Buffer>, Plan) {
             if tx.location == Location::Arena && tx.offset == ty.offset {
                 let r = *root.get(&x).unwrap_or(&x);
                 root.insert(y, r);
+            }
+        }
+        // A convolution whose input shares its output's memory: one buffer over both.
+        if op.opcode == OpCode::Conv2d {
+            let (x, y) = (op.inputs.get(0).unwrap(), op.outputs.get(0).unwrap());
+            let (tx, ty) = (model.tensor(x).unwrap(), model.tensor(y).unwrap());
+            if tx.location == Location::Arena
+                && tx.offset < ty.offset + ty.byte_len
+                && ty.offset < tx.offset + tx.byte_len
+            {
+                let r = *root.get(&x).unwrap_or(&x);
+                root.insert(y, r);
+                shared.insert(r);
             }
         }
     }
@@ -54,11 +68,18 @@ fn buffers_and_plan(bytes: &[u8]) -> (Vec<Buffer>, Plan) {
         ));
         e.0.first_use = e.0.first_use.min(at);
         e.0.last_use = e.0.last_use.max(at);
-        e.0.size = e.0.size.max(info.byte_len);
-        assert_eq!(
-            e.1, info.offset,
-            "tensors of one buffer at different offsets"
-        );
+        if shared.contains(&key) {
+            // The span of a shared convolution's input and output.
+            let end = (e.1 + e.0.size).max(info.offset + info.byte_len);
+            e.1 = e.1.min(info.offset);
+            e.0.size = end - e.1;
+        } else {
+            e.0.size = e.0.size.max(info.byte_len);
+            assert_eq!(
+                e.1, info.offset,
+                "tensors of one buffer at different offsets"
+            );
+        }
     };
     for t in model.inputs().iter().flatten() {
         touch(t, 0);

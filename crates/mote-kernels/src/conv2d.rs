@@ -98,6 +98,71 @@ fn grouping(in_c: usize, filter_in_c: usize, out_c: usize) -> usize {
     (out_c / groups).max(1)
 }
 
+/// Where a convolution reads its input and writes its output: two separate slices, or one
+/// buffer holding both, the output starting at least [`overlap_distance`] bytes below the
+/// input (then writing the output pixels in order never touches input bytes that a later
+/// pixel still reads, so the two can share memory).
+pub enum ConvIo<'a> {
+    Separate {
+        input: &'a [i8],
+        output: &'a mut [i8],
+    },
+    Overlapping {
+        buf: &'a mut [i8],
+        input: Range<usize>,
+        output: Range<usize>,
+    },
+}
+
+impl ConvIo<'_> {
+    /// The input bytes (empty if the ranges lie outside the buffer).
+    #[inline(always)]
+    pub fn input(&self) -> &[i8] {
+        match self {
+            ConvIo::Separate { input, .. } => input,
+            ConvIo::Overlapping { buf, input, .. } => buf.get(input.clone()).unwrap_or(&[]),
+        }
+    }
+
+    /// The output bytes (empty if the ranges lie outside the buffer).
+    #[inline(always)]
+    pub fn output(&mut self) -> &mut [i8] {
+        match self {
+            ConvIo::Separate { output, .. } => output,
+            ConvIo::Overlapping { buf, output, .. } => {
+                buf.get_mut(output.clone()).unwrap_or(&mut [])
+            }
+        }
+    }
+}
+
+/// The least distance in bytes from the start of a CONV_2D's output to the start of its
+/// input for the two to share memory: writing output pixel `q` (in `(row, column)` order)
+/// ends at `(q + 1) * out_c`, and no pixel from `q` on reads input rows above
+/// `max(0, row(q) * stride_h - pad_top)`. `None` for more than one batch (not supported).
+/// Every int8 convolution kernel of this crate writes pixels in that order and reads a
+/// pixel's window no later than it writes that pixel.
+pub fn overlap_distance(
+    p: &Conv2dParams,
+    input_shape: Shape4,
+    output_shape: Shape4,
+) -> Option<usize> {
+    let [batches, _, in_w, in_c] = input_shape;
+    let [out_batches, out_h, out_w, out_c] = output_shape;
+    if batches != 1 || out_batches != 1 {
+        return None;
+    }
+    let row_bytes = in_w.checked_mul(in_c)?;
+    let mut distance = 0usize;
+    for oy in 0..out_h {
+        let first_row = window_origin(oy, p.stride_h, p.pad_top).max(0) as usize;
+        let written = (oy + 1).checked_mul(out_w)?.checked_mul(out_c)?;
+        let unread = first_row.checked_mul(row_bytes)?;
+        distance = distance.max(written.saturating_sub(unread));
+    }
+    Some(distance)
+}
+
 /// Int8 convolution with per-output-channel requantization (`multiplier`/`shift` have one
 /// entry per output channel), bit-exact with TFLM.
 #[allow(clippy::too_many_arguments)]
@@ -111,6 +176,33 @@ pub fn conv2d_int8(
     multiplier: &[i32],
     shift: &[i32],
     output: &mut [i8],
+    output_shape: Shape4,
+) {
+    conv2d_int8_io(
+        p,
+        &mut ConvIo::Separate { input, output },
+        input_shape,
+        filter,
+        filter_shape,
+        bias,
+        multiplier,
+        shift,
+        output_shape,
+    );
+}
+
+/// [`conv2d_int8`] reading and writing through `io` (which may be one buffer holding input
+/// and output, see [`ConvIo`]).
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_int8_io(
+    p: &Conv2dParams,
+    io: &mut ConvIo<'_>,
+    input_shape: Shape4,
+    filter: &[i8],
+    filter_shape: Shape4,
+    bias: Option<&[i32]>,
+    multiplier: &[i32],
+    shift: &[i32],
     output_shape: Shape4,
 ) {
     let [batches, in_h, in_w, in_c] = input_shape;
@@ -132,7 +224,6 @@ pub fn conv2d_int8(
     let (dil_h, dil_w) = (p.dilation_h as i64, p.dilation_w as i64);
 
     for b in 0..batches {
-        let image = &input[b * in_image..][..in_image];
         for oy in 0..out_h {
             let y0 = window_origin(oy, p.stride_h, p.pad_top);
             let rows = tap_range(y0, dil_h, in_h, kh);
@@ -140,10 +231,12 @@ pub fn conv2d_int8(
                 let x0 = window_origin(ox, p.stride_w, p.pad_left);
                 let cols = tap_range(x0, dil_w, in_w, kw);
                 let pixel = (b * out_h + oy) * out_w + ox;
-                let out = &mut output[pixel * out_c..][..out_c];
-                for (oc, out_value) in out.iter_mut().enumerate() {
+                for oc in 0..out_c {
                     let group_base = (oc / per_group) * f_in_c;
                     let taps = &filter[oc * filter_len..][..filter_len];
+                    // The input is borrowed for this one channel's sum only: with a shared
+                    // buffer, the output byte is written after it.
+                    let image = &io.input()[b * in_image..][..in_image];
                     // Wrapping adds: TFLM's int32 accumulator cannot overflow for valid
                     // models, and two's-complement wrapping keeps hostile ones from panicking.
                     let mut acc: i32 = 0;
@@ -166,7 +259,7 @@ pub fn conv2d_int8(
                     let scaled = multiply_by_quantized_multiplier(acc, multiplier[oc], shift[oc])
                         .wrapping_add(p.output_zero_point);
                     // max then min, as TFLM: never panics even if act_min > act_max.
-                    *out_value = scaled.max(p.act_min).min(p.act_max) as i8;
+                    io.output()[pixel * out_c + oc] = scaled.max(p.act_min).min(p.act_max) as i8;
                 }
             }
         }

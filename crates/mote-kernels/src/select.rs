@@ -402,3 +402,60 @@ pub fn fully_connected_int8_fast(
         true
     }
 }
+
+/// CONV_2D with input and output in one buffer `buf` (`input` and `output` its ranges, the
+/// output starting at least [`crate::conv2d::overlap_distance`] bytes below the input):
+/// [`conv2d_int8`]'s result, in less memory. `false` (nothing written) if `fast_only` and
+/// the DSP fast path does not apply.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub fn conv2d_int8_overlapping(
+    p: &Conv2dParams,
+    buf: &mut [i8],
+    input: core::ops::Range<usize>,
+    input_shape: Shape4,
+    filter: &[i8],
+    filter_shape: Shape4,
+    bias: Option<&[i32]>,
+    multiplier: &[i32],
+    shift: &[i32],
+    output: core::ops::Range<usize>,
+    output_shape: Shape4,
+    scratch: &mut [u8],
+    fast_only: bool,
+) -> bool {
+    let mut io = crate::conv2d::ConvIo::Overlapping { buf, input, output };
+    #[cfg(mote_dsp)]
+    {
+        if imp::conv2d::conv2d_int8_fast_io(
+            p,
+            &mut io,
+            input_shape,
+            filter,
+            filter_shape,
+            bias,
+            multiplier,
+            shift,
+            output_shape,
+            scratch,
+        ) {
+            return true;
+        }
+        if fast_only {
+            return false;
+        }
+    }
+    let _ = (scratch, fast_only);
+    crate::conv2d::conv2d_int8_io(
+        p,
+        &mut io,
+        input_shape,
+        filter,
+        filter_shape,
+        bias,
+        multiplier,
+        shift,
+        output_shape,
+    );
+    true
+}

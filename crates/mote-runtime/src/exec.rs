@@ -28,6 +28,7 @@ use mote_format::params::{
     Pool2dParams, QuantizeParams, SoftmaxParams,
 };
 use mote_format::{DType, Location, Model, OpCode, OpInfo, Place, TensorInfo};
+use core::ops::Range;
 use mote_kernels as k;
 
 use crate::ops::has;
@@ -346,7 +347,11 @@ pub(crate) fn check_op<const OPS: u32>(
     }
 
     cx.scratch()?;
-    check_memory(&cx, arena, out.byte_len)?;
+    if has(OPS, OpCode::Conv2d) && shared_conv(model, &op).is_some() {
+        check_shared_conv(&cx, arena, &out)?;
+    } else {
+        check_memory(&cx, arena, out.byte_len)?;
+    }
     match op.opcode {
         OpCode::Conv2d | OpCode::DepthwiseConv2d
             if (has(OPS, OpCode::Conv2d) || has(OPS, OpCode::DepthwiseConv2d)) =>
@@ -367,6 +372,116 @@ pub(crate) fn check_op<const OPS: u32>(
         OpCode::Dequantize if has(OPS, OpCode::Dequantize) => check_dequantize(&cx, &out),
         _ => Ok(()),
     }
+}
+
+/// The arena ranges of input 0 and the output of a CONV_2D whose input shares memory with
+/// its output (the planner's `shared_convolutions`; docs/format.md); `None` for every other
+/// operator, including convolutions whose input and output are apart.
+#[inline(never)]
+fn shared_conv(model: &Model<'_>, op: &OpInfo<'_>) -> Option<(Range<usize>, Range<usize>)> {
+    if op.opcode != OpCode::Conv2d {
+        return None;
+    }
+    let range = |t: Option<usize>| match model.tensor_place(t?)? {
+        Place::Arena { offset, len } => Some(offset..offset.checked_add(len)?),
+        Place::Const(_) => None,
+    };
+    let (x, y) = (range(op.inputs.get(0))?, range(op.outputs.get(0))?);
+    (x.start < y.end && y.start < x.end).then_some((x, y))
+}
+
+/// The checks of a convolution whose input shares its output's memory: int8, one batch, the
+/// input starting at least `overlap_distance` bytes after the output (so that the output,
+/// written pixel by pixel, never overwrites input still to be read), the scratch and every
+/// other input clear of both.
+#[inline(never)]
+fn check_shared_conv(cx: &OpCtx<'_, '_>, arena: &mut [u8], out: &TensorInfo) -> Result<(), Error> {
+    let (x, y) = shared_conv(cx.model, &cx.op).ok_or_else(|| cx.bad("input is missing"))?;
+    let input = cx.input(0)?;
+    cx.ensure(
+        input.dtype == DType::Int8 && out.dtype == DType::Int8,
+        "an input that shares the output's memory must be int8, as the output",
+    )?;
+    let p = cx
+        .op
+        .params::<Conv2dParams>()
+        .ok_or_else(|| cx.bad("parameters do not decode"))?;
+    let distance = k::conv2d::overlap_distance(&p, input.dims4(), out.dims4());
+    cx.ensure(
+        distance.is_some_and(|d| x.start >= y.start && x.start - y.start >= d),
+        "input shares the output's memory but starts too close after it",
+    )?;
+    let region = y.start.min(x.start)..y.end.max(x.end);
+    let scratch = match cx.op.inputs.get(SCRATCH_INPUT) {
+        Some(s) => match cx.model.tensor_place(s) {
+            Some(Place::Arena { offset, len }) => offset..offset.saturating_add(len),
+            _ => return Err(cx.bad("scratch is not in the arena")),
+        },
+        None => region.end..region.end,
+    };
+    let mem = Memory::split(arena, region, scratch)
+        .ok_or_else(|| cx.bad("output or scratch lies outside the arena, or they overlap"))?;
+    for i in 1..SCRATCH_INPUT {
+        let Some(t) = cx.op.inputs.get(i) else { continue };
+        let clear = match cx.model.tensor_place(t) {
+            Some(Place::Const(_)) => true,
+            Some(Place::Arena { offset, len }) => mem.input(offset, len).is_some(),
+            None => false,
+        };
+        cx.ensure(clear, "an input overlaps the output or the scratch")?;
+    }
+    Ok(())
+}
+
+/// Runs a CONV_2D whose input shares its output's memory (checked by
+/// [`check_shared_conv`]).
+#[inline(never)]
+fn run_conv2d_shared(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> Option<()> {
+    let (x, y) = shared_conv(model, op)?;
+    let region = y.start.min(x.start)..y.end.max(x.end);
+    let scratch = match op.inputs.get(SCRATCH_INPUT) {
+        Some(s) => match model.tensor_place(s)? {
+            Place::Arena { offset, len } => offset..offset.checked_add(len)?,
+            Place::Const(_) => return None,
+        },
+        None => region.end..region.end,
+    };
+    let p = op.params::<Conv2dParams>()?;
+    let x_dims = model.tensor_shape(op.inputs.get(0)?)?.1;
+    let f_dims = model.tensor_shape(op.inputs.get(1)?)?.1;
+    let out_dims = model.tensor_shape(op.outputs.get(0)?)?.1;
+    let mut mem = Memory::split(arena, region.clone(), scratch)?;
+    let constant = |i: usize| match model.tensor_place(op.inputs.get(i)?)? {
+        Place::Const(bytes) => Some(bytes),
+        Place::Arena { offset, len } => mem.input(offset, len),
+    };
+    let (filter, bias_bytes, mult, shift) = (
+        bytemuck::cast_slice(constant(1)?),
+        match op.inputs.get(2) {
+            Some(_) => constant(2)?,
+            None => &[],
+        },
+        words(constant(3)?)?,
+        words(constant(4)?)?,
+    );
+    let bias = bias(op, bias_bytes)?;
+    let (out, scratch) = mem.out_i8_and_scratch();
+    k::select::conv2d_int8_overlapping(
+        &p,
+        out,
+        x.start - region.start..x.end - region.start,
+        x_dims,
+        filter,
+        f_dims,
+        bias,
+        mult,
+        shift,
+        y.start - region.start..y.end - region.start,
+        out_dims,
+        scratch,
+        false,
+    );
+    Some(())
 }
 
 /// Every operator but RESHAPE reads inputs that must overlap neither its output nor its
@@ -522,6 +637,9 @@ fn check_conv(cx: &OpCtx<'_, '_>, out: &TensorInfo) -> Result<(), Error> {
 
 #[inline(never)]
 fn run_conv2d(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> Option<()> {
+    if shared_conv(model, op).is_some() {
+        return run_conv2d_shared(model, arena, op);
+    }
     let mut slot = None;
     let v = Views::split(&mut slot, model, arena, op)?;
     let (out_dims, out_dtype) = (v.out_dims, v.out_dtype);

@@ -16,7 +16,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Once, OnceLock};
 
 use mote_format::params::{
-    AddParams, DequantizeParams, FullyConnectedParams, QuantizeParams, SoftmaxParams,
+    AddParams, Conv2dParams, DequantizeParams, FullyConnectedParams, QuantizeParams, SoftmaxParams,
 };
 use mote_format::{
     AlignedBytes, DType, Location, Model, ModelBuilder, OpCode, Params, Place, TensorRecord,
@@ -987,4 +987,89 @@ fn a_reshape_runs_only_on_its_inputs_bytes() {
         &elsewhere,
         "not placed on its input's bytes",
     );
+}
+
+/// A 1×1, stride-2 CONV_2D from 32 int8 values to 16 pixels of 2 channels (`x` and `-x` of
+/// every second value), its output at 0..32 and its input at `input_offset`.
+fn strided_conv(input_offset: usize) -> Vec<u8> {
+    let mut b = ModelBuilder::new();
+    let arena = |shape: Vec<usize>, offset| TensorRecord {
+        dtype: DType::Int8,
+        shape,
+        location: Location::Arena,
+        offset,
+        scale: 0.5,
+        zero_point: 0,
+    };
+    let constant = |b: &mut ModelBuilder, dtype, shape: Vec<usize>, bytes: &[u8]| {
+        let offset = b.add_const(bytes);
+        b.add_tensor(TensorRecord {
+            dtype,
+            shape,
+            location: Location::Const,
+            offset,
+            scale: 0.0,
+            zero_point: 0,
+        })
+    };
+    let words = |v: [i32; 2]| -> Vec<u8> { v.iter().flat_map(|w| w.to_le_bytes()).collect() };
+    let x = b.add_tensor(arena(vec![1, 32, 1, 1], input_offset));
+    let y = b.add_tensor(arena(vec![1, 16, 1, 2], 0));
+    let filter = constant(&mut b, DType::Int8, vec![2, 1, 1, 1], &[1, 0xff]);
+    let bias = constant(&mut b, DType::Int32, vec![2], &words([0, 0]));
+    // ×1: multiplier 2^30 with a left shift of 1.
+    let mult = constant(&mut b, DType::Int32, vec![2], &words([1 << 30, 1 << 30]));
+    let shift = constant(&mut b, DType::Int32, vec![2], &words([1, 1]));
+    let p = Conv2dParams {
+        stride_h: 2,
+        stride_w: 1,
+        dilation_h: 1,
+        dilation_w: 1,
+        pad_top: 0,
+        pad_left: 0,
+        input_zero_point: 0,
+        output_zero_point: 0,
+        act_min: -128,
+        act_max: 127,
+        float_act_min: 0.0,
+        float_act_max: 0.0,
+    };
+    b.add_op(
+        OpCode::Conv2d,
+        vec![Some(x), Some(filter), Some(bias), Some(mult), Some(shift)],
+        vec![y],
+        &p,
+    );
+    b.inputs = vec![x];
+    b.outputs = vec![y];
+    b.arena_bytes = 64;
+    b.finish().expect("the hand-built artefact is well formed")
+}
+
+/// A convolution's output may share memory with its input when the input starts at least
+/// `overlap_distance` bytes after the output (here 2): it then computes what it computes
+/// with separate buffers. Closer, it is refused when the interpreter is created.
+#[test]
+fn a_convolution_shares_its_inputs_memory_only_from_a_safe_distance() {
+    let input: Vec<i8> = (0..32).map(|i| (i * 7 - 100) as i8).collect();
+    let want: Vec<i8> = (0..16).flat_map(|oy| [input[2 * oy], -input[2 * oy]]).collect();
+    for offset in [32, 16, 2] {
+        let bytes = AlignedBytes::new(&strided_conv(offset));
+        let model = Model::from_bytes(bytes.as_slice()).unwrap();
+        let mut arena = AlignedBytes::zeroed(model.arena_bytes());
+        let mut interpreter = Interpreter::new(&model, arena.as_mut_slice())
+            .unwrap_or_else(|e| panic!("input at {offset}: {e}"));
+        interpreter.input_mut::<i8>(0).unwrap().copy_from_slice(&input);
+        interpreter.invoke().unwrap();
+        assert_eq!(interpreter.output::<i8>(0).unwrap(), &want[..], "input at {offset}");
+    }
+    for offset in [0, 1] {
+        let bytes = AlignedBytes::new(&strided_conv(offset));
+        assert_refused(
+            "strided conv",
+            &format!("input at {offset}"),
+            &bytes,
+            "starts too close",
+        );
+    }
 }

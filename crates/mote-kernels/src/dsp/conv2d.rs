@@ -12,7 +12,7 @@ use super::im2col::{Bytes, PatchSink, Words};
 use super::insn::{conv_channels4, mac_block4, smlad, sxtb16, sxtb16_ror8, Channels4};
 use super::requant::{exact_inline, Activation, Channels, Scale};
 use super::{scratch_words, word};
-use crate::conv2d::{tap_range, window_origin};
+use crate::conv2d::{tap_range, window_origin, ConvIo};
 use crate::Shape4;
 use core::ops::Range;
 use mote_format::params::Conv2dParams;
@@ -360,19 +360,14 @@ fn channels1(patches: &[u32], filter: &[i8], k: usize, rq: &Requant<'_>, out: &m
     }
 }
 
-/// Runs one block of `C` pixels starting at flat pixel `first`: patches, then every channel.
+/// Writes the patches of a block of `C` pixels, from pixel `at` on (advancing it).
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn block<const C: usize>(
+fn gather<const C: usize>(
     patches: &Patches<'_>,
     words: &mut [u32],
     staging: &mut [i8],
     at: &mut (usize, usize, usize),
     out_hw: (usize, usize),
-    filter: &[i8],
-    k: usize,
-    rq: &Requant<'_>,
-    output: &mut [i8],
 ) {
     for slot in 0..C {
         patches.write(words, staging, C, slot, *at);
@@ -387,6 +382,18 @@ fn block<const C: usize>(
             }
         }
     }
+}
+
+/// Every channel of a block of `C` pixels whose patches [`gather`] wrote.
+#[inline(always)]
+fn compute<const C: usize>(
+    words: &[u32],
+    filter: &[i8],
+    k: usize,
+    rq: &Requant<'_>,
+    output: &mut [i8],
+    staging: &mut [i8],
+) {
     let words = &words[..groups(k) * 2 * C];
     if C == 4 {
         channels4(words, filter, k, rq, output, staging);
@@ -409,6 +416,36 @@ pub fn conv2d_int8_fast(
     multiplier: &[i32],
     shift: &[i32],
     output: &mut [i8],
+    output_shape: Shape4,
+    scratch: &mut [u8],
+) -> bool {
+    conv2d_int8_fast_io(
+        p,
+        &mut ConvIo::Separate { input, output },
+        input_shape,
+        filter,
+        filter_shape,
+        bias,
+        multiplier,
+        shift,
+        output_shape,
+        scratch,
+    )
+}
+
+/// [`conv2d_int8_fast`] reading and writing through `io` (possibly one buffer holding input
+/// and output, see [`ConvIo`]): each block's patches are gathered from the input before any
+/// of its outputs is written.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_int8_fast_io(
+    p: &Conv2dParams,
+    io: &mut ConvIo<'_>,
+    input_shape: Shape4,
+    filter: &[i8],
+    filter_shape: Shape4,
+    bias: Option<&[i32]>,
+    multiplier: &[i32],
+    shift: &[i32],
     output_shape: Shape4,
     scratch: &mut [u8],
 ) -> bool {
@@ -452,45 +489,39 @@ pub fn conv2d_int8_fast(
         channels,
     };
     let filter = &filter[..out_c * k];
-    let patches = Patches {
-        input,
-        in_h,
-        in_w,
-        in_c,
-        kh,
-        kw,
-        p,
-        input_offset,
-    };
     let pixels = batches * out_h * out_w;
-    let output = &mut output[..pixels * out_c];
-    let mut at = (0, 0, 0);
-    let mut blocks = output.chunks_exact_mut(BLOCK * out_c);
-    for out in &mut blocks {
-        block::<BLOCK>(
-            &patches,
-            words,
-            staging,
-            &mut at,
-            (out_h, out_w),
-            filter,
-            k,
-            &rq,
-            out,
-        );
+    if io.output().len() < pixels * out_c || io.input().len() < batches * in_h * in_w * in_c {
+        return false;
     }
-    for out in blocks.into_remainder().chunks_exact_mut(out_c) {
-        block::<1>(
-            &patches,
-            words,
-            staging,
-            &mut at,
-            (out_h, out_w),
-            filter,
-            k,
-            &rq,
-            out,
-        );
+    let mut at = (0, 0, 0);
+    let full = pixels / BLOCK;
+    for (first, count) in (0..full)
+        .map(|b| (b * BLOCK, BLOCK))
+        .chain((full * BLOCK..pixels).map(|q| (q, 1)))
+    {
+        {
+            let patches = Patches {
+                input: io.input(),
+                in_h,
+                in_w,
+                in_c,
+                kh,
+                kw,
+                p,
+                input_offset,
+            };
+            if count == BLOCK {
+                gather::<BLOCK>(&patches, words, staging, &mut at, (out_h, out_w));
+            } else {
+                gather::<1>(&patches, words, staging, &mut at, (out_h, out_w));
+            }
+        }
+        let out = &mut io.output()[first * out_c..][..count * out_c];
+        if count == BLOCK {
+            compute::<BLOCK>(words, filter, k, &rq, out, staging);
+        } else {
+            compute::<1>(words, filter, k, &rq, out, staging);
+        }
     }
     true
 }
@@ -517,6 +548,120 @@ mod tests {
         fn matches_reference(seed in any::<u64>(), max_dim in 1usize..=6) {
             run(seed, max_dim);
         }
+    }
+
+    /// Case `seed` run with its input inside the output's buffer, `overlap_distance` (rounded
+    /// up to 4) after the output's start, through the DSP kernel (emulated) and through the
+    /// reference kernel, each against the reference kernel with separate buffers. `None` for
+    /// the cases it does not apply to (two batches). Returns the path the DSP kernel took.
+    fn run_shared(seed: u64, max_dim: usize) -> Option<Path> {
+        use crate::dsp::self_test::{biases, requant_params};
+        let case = Conv2dCase::random(&mut Rng::new(seed), max_dim);
+        let p = &case.params;
+        let d = crate::conv2d::overlap_distance(p, case.input_shape, case.output_shape)?;
+        let d = d.div_ceil(4) * 4;
+        let n_in: usize = case.input_shape.iter().product();
+        let n_out: usize = case.output_shape.iter().product();
+        let [out_c, kh, kw, in_c] = case.filter_shape;
+        let rng = &mut Rng::new(case.seed);
+        let mut input = vec![0i8; n_in];
+        let mut filter = vec![0i8; out_c * kh * kw * in_c];
+        let (mut bias, mut mult, mut shift) = (vec![0; out_c], vec![0; out_c], vec![0; out_c]);
+        rng.fill_i8(&mut input);
+        rng.fill_i8(&mut filter);
+        biases(rng, &mut bias);
+        requant_params(rng, kh * kw * in_c, &mut mult, &mut shift);
+        let bias = case.has_bias.then_some(&bias[..]);
+        let mut want = vec![0i8; n_out];
+        crate::conv2d::conv2d_int8(
+            p, &input, case.input_shape, &filter, case.filter_shape, bias, &mult, &shift,
+            &mut want, case.output_shape,
+        );
+        let len = n_out.max(d + n_in);
+        let shared = |buf: &mut std::vec::Vec<i8>| {
+            buf.clear();
+            buf.resize(len, 0x55);
+            buf[d..d + n_in].copy_from_slice(&input);
+        };
+        let mut buf = vec![];
+        shared(&mut buf);
+        let mut scratch = vec![0u32; case.scratch.bytes.div_ceil(4)];
+        let scratch: &mut [u8] = bytemuck::cast_slice_mut(&mut scratch);
+        let mut io = ConvIo::Overlapping { buf: &mut buf, input: d..d + n_in, output: 0..n_out };
+        let fast = conv2d_int8_fast_io(
+            p, &mut io, case.input_shape, &filter, case.filter_shape, bias, &mult, &shift,
+            case.output_shape, &mut scratch[..case.scratch.bytes],
+        );
+        if fast {
+            assert_eq!(&buf[..n_out], &want[..], "DSP, shared buffer: {case:?}");
+        }
+        shared(&mut buf);
+        let mut io = ConvIo::Overlapping { buf: &mut buf, input: d..d + n_in, output: 0..n_out };
+        crate::conv2d::conv2d_int8_io(
+            p, &mut io, case.input_shape, &filter, case.filter_shape, bias, &mult, &shift,
+            case.output_shape,
+        );
+        assert_eq!(&buf[..n_out], &want[..], "reference, shared buffer: {case:?}");
+        Some(if fast { Path::Fast } else { Path::Fallback })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        /// An output written over its own input, from `overlap_distance` below it, is the
+        /// same as with separate buffers, on both kernels.
+        #[test]
+        fn a_shared_buffer_gives_the_same_bytes(seed in any::<u64>(), max_dim in 1usize..=6) {
+            run_shared(seed, max_dim);
+        }
+    }
+
+    #[test]
+    fn shared_buffers_are_tested_on_the_fast_path() {
+        let fast = (0..200).filter(|&s| run_shared(s, 4) == Some(Path::Fast)).count();
+        assert!(fast > 80, "only {fast} of 200 cases took the fast path");
+    }
+
+    /// The distance is needed: one word less and some case reads input it already
+    /// overwrote (so the test above would catch a kernel that wrote out of order).
+    #[test]
+    fn a_shorter_distance_breaks_some_case() {
+        let broken = (0..300).any(|seed| {
+            let case = Conv2dCase::random(&mut Rng::new(seed), 4);
+            let p = &case.params;
+            let Some(d) = crate::conv2d::overlap_distance(p, case.input_shape, case.output_shape)
+            else {
+                return false;
+            };
+            if d < 8 {
+                return false;
+            }
+            let d = d - 4;
+            let n_in: usize = case.input_shape.iter().product();
+            let n_out: usize = case.output_shape.iter().product();
+            let [out_c, kh, kw, in_c] = case.filter_shape;
+            let rng = &mut Rng::new(case.seed);
+            let mut input = vec![0i8; n_in];
+            let mut filter = vec![0i8; out_c * kh * kw * in_c];
+            let (mut bias, mut mult, mut shift) = (vec![0; out_c], vec![0; out_c], vec![0; out_c]);
+            rng.fill_i8(&mut input);
+            rng.fill_i8(&mut filter);
+            crate::dsp::self_test::biases(rng, &mut bias);
+            crate::dsp::self_test::requant_params(rng, kh * kw * in_c, &mut mult, &mut shift);
+            let mut want = vec![0i8; n_out];
+            crate::conv2d::conv2d_int8(
+                p, &input, case.input_shape, &filter, case.filter_shape, Some(&bias), &mult,
+                &shift, &mut want, case.output_shape,
+            );
+            let mut buf = vec![0x55i8; n_out.max(d + n_in)];
+            buf[d..d + n_in].copy_from_slice(&input);
+            let mut io = ConvIo::Overlapping { buf: &mut buf, input: d..d + n_in, output: 0..n_out };
+            crate::conv2d::conv2d_int8_io(
+                p, &mut io, case.input_shape, &filter, case.filter_shape, Some(&bias), &mult,
+                &shift, case.output_shape,
+            );
+            buf[..n_out] != want[..]
+        });
+        assert!(broken);
     }
 
     /// The property test would pass trivially if everything fell back to the reference.
