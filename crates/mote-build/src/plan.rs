@@ -262,68 +262,39 @@ fn fast_path_applies(model: &Model<'_>, op: &OpInfo<'_>, output: &TensorInfo) ->
     ) else {
         return false;
     };
-    let shape4 = |d: &[usize]| -> Option<[usize; 4]> { d.try_into().ok() };
+    // The stored dimensions are four, unused ones 1 (a FULLY_CONNECTED filter is
+    // `[units, depth, 1, 1]`).
+    let bias = bias.as_deref();
     match op.opcode {
         OpCode::Conv2d => {
-            let (Some(p), Some(xs), Some(fs), Some(os)) = (
-                op.params::<Conv2dParams>(),
-                shape4(&x_dims),
-                shape4(&f_dims),
-                shape4(&out_dims),
-            ) else {
+            let Some(p) = op.params::<Conv2dParams>() else {
                 return false;
             };
             dsp::conv2d::conv2d_int8_fast(
-                &p,
-                &input,
-                xs,
-                &filter,
-                fs,
-                bias.as_deref(),
-                &multiplier,
-                &shift,
-                &mut out,
-                os,
-                scratch,
+                &p, &input, x_dims, &filter, f_dims, bias, &multiplier, &shift, &mut out,
+                out_dims, scratch,
             )
         }
         OpCode::DepthwiseConv2d => {
-            let (Some(p), Some(xs), Some(fs), Some(os)) = (
-                op.params::<DepthwiseConv2dParams>(),
-                shape4(&x_dims),
-                shape4(&f_dims),
-                shape4(&out_dims),
-            ) else {
+            let Some(p) = op.params::<DepthwiseConv2dParams>() else {
                 return false;
             };
             dsp::depthwise_conv2d::depthwise_conv2d_int8_fast(
-                &p,
-                &input,
-                xs,
-                &filter,
-                fs,
-                bias.as_deref(),
-                &multiplier,
-                &shift,
-                &mut out,
-                os,
-                scratch,
+                &p, &input, x_dims, &filter, f_dims, bias, &multiplier, &shift, &mut out,
+                out_dims, scratch,
             )
         }
         OpCode::FullyConnected => {
             let Some(p) = op.params::<FullyConnectedParams>() else {
                 return false;
             };
-            let (units, depth) = match f_dims[..] {
-                [u, d] => (u, d),
-                _ => return false,
-            };
+            let (units, depth) = (f_dims[0], f_dims[1]);
             let batches = x.byte_len.checked_div(depth).unwrap_or(0);
             dsp::fully_connected::fully_connected_int8_fast(
                 &p,
                 &input,
                 &filter,
-                bias.as_deref(),
+                bias,
                 &multiplier,
                 &shift,
                 &mut out,
@@ -415,13 +386,7 @@ fn operator(
     // A convolution whose input shares its output's memory (the planner's choice; the
     // host's interpreter checked the distance): one mutable region holding both.
     let shared = match (op.opcode, input_id(0).and_then(|t| model.tensor(t))) {
-        (OpCode::Conv2d, Some(x))
-            if x.location == Location::Arena
-                && x.offset < output.offset + output.byte_len
-                && output.offset < x.offset + x.byte_len =>
-        {
-            Some(x)
-        }
+        (OpCode::Conv2d, Some(x)) if x.shares_arena_bytes(&output) => Some(x),
         _ => None,
     };
     let region = match &shared {

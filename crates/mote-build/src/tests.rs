@@ -334,15 +334,13 @@ fn the_compiled_plan_calls_fast_paths_alone_where_they_apply() {
 
     // micro_speech: its one-channel depthwise layer is a convolution (the compiler's
     // rewrite) whose input shares its output's memory, on the fast path alone (`true`); its
-    // classifier (5% of the MACs) keeps the DSP kernel, but the planner gave that no scratch
-    // (no arena to spare), its fast path refuses on the host, and the plan calls the kernel
-    // with its fallback.
+    // classifier (5% of the MACs) keeps the DSP kernel, whose fast path needs no scratch.
     let micro = plan("micro_speech_quantized", Kernels::CortexMDsp);
     assert_eq!(count(&micro, "if !select::conv2d_int8_overlapping("), 1, "{micro}");
     assert_eq!(count(&micro, "scratch, true)"), 1, "{micro}");
     assert_eq!(count(&micro, "depthwise"), 0, "{micro}");
-    assert_eq!(count(&micro, "_fast("), 0, "{micro}");
-    assert_eq!(count(&micro, "select::fully_connected_int8("), 1, "{micro}");
+    assert_eq!(count(&micro, "if !select::fully_connected_int8_fast("), 1, "{micro}");
+    assert_eq!(count(&micro, "select::fully_connected_int8("), 0, "{micro}");
 
     // Planned for the reference kernels there is no scratch, the fast paths refuse, and
     // the plan calls the kernels with their fallback.

@@ -119,11 +119,7 @@ fn lower_bound(model: &Model<'_>) -> usize {
             if let (Some(x), Some(y)) = (op.inputs.get(0), op.outputs.get(0)) {
                 if let (Some(a), Some(b)) = (model.tensor(x), model.tensor(y)) {
                     let (a_end, b_end) = (a.offset + a.byte_len, b.offset + b.byte_len);
-                    let shared = a.location == Location::Arena
-                        && b.location == Location::Arena
-                        && a.offset < b_end
-                        && b.offset < a_end;
-                    if shared {
+                    if a.shares_arena_bytes(&b) {
                         let root = *alias.get(&x).unwrap_or(&x);
                         alias.insert(y, root);
                         let span = a_end.max(b_end) - a.offset.min(b.offset);

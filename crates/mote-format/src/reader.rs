@@ -141,6 +141,15 @@ pub struct TensorInfo {
 }
 
 impl TensorInfo {
+    /// Whether both tensors are in the arena and their bytes intersect (a CONV_2D's input
+    /// inside its output's memory, see docs/format.md).
+    pub fn shares_arena_bytes(&self, other: &TensorInfo) -> bool {
+        self.location == Location::Arena
+            && other.location == Location::Arena
+            && self.offset < other.offset + other.byte_len
+            && other.offset < self.offset + self.byte_len
+    }
+
     /// The dimensions that are used.
     pub fn shape(&self) -> &[usize] {
         &self.dims[..self.rank]

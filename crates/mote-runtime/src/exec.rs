@@ -347,8 +347,8 @@ pub(crate) fn check_op<const OPS: u32>(
     }
 
     cx.scratch()?;
-    if has(OPS, OpCode::Conv2d) && shared_conv(model, &op).is_some() {
-        check_shared_conv(&cx, arena, &out)?;
+    if let Some(shared) = has(OPS, OpCode::Conv2d).then(|| shared_conv(model, &op)).flatten() {
+        check_shared_conv(&cx, arena, &out, shared)?;
     } else {
         check_memory(&cx, arena, out.byte_len)?;
     }
@@ -395,8 +395,12 @@ fn shared_conv(model: &Model<'_>, op: &OpInfo<'_>) -> Option<(Range<usize>, Rang
 /// written pixel by pixel, never overwrites input still to be read), the scratch and every
 /// other input clear of both.
 #[inline(never)]
-fn check_shared_conv(cx: &OpCtx<'_, '_>, arena: &mut [u8], out: &TensorInfo) -> Result<(), Error> {
-    let (x, y) = shared_conv(cx.model, &cx.op).ok_or_else(|| cx.bad("input is missing"))?;
+fn check_shared_conv(
+    cx: &OpCtx<'_, '_>,
+    arena: &mut [u8],
+    out: &TensorInfo,
+    (x, y): (Range<usize>, Range<usize>),
+) -> Result<(), Error> {
     let input = cx.input(0)?;
     cx.ensure(
         input.dtype == DType::Int8 && out.dtype == DType::Int8,
@@ -433,11 +437,15 @@ fn check_shared_conv(cx: &OpCtx<'_, '_>, arena: &mut [u8], out: &TensorInfo) -> 
     Ok(())
 }
 
-/// Runs a CONV_2D whose input shares its output's memory (checked by
+/// Runs a CONV_2D whose input (`x`) shares its output's (`y`) memory (checked by
 /// [`check_shared_conv`]).
 #[inline(never)]
-fn run_conv2d_shared(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> Option<()> {
-    let (x, y) = shared_conv(model, op)?;
+fn run_conv2d_shared(
+    model: &Model<'_>,
+    arena: &mut [u8],
+    op: &OpInfo<'_>,
+    (x, y): (Range<usize>, Range<usize>),
+) -> Option<()> {
     let region = y.start.min(x.start)..y.end.max(x.end);
     let scratch = match op.inputs.get(SCRATCH_INPUT) {
         Some(s) => match model.tensor_place(s)? {
@@ -637,8 +645,8 @@ fn check_conv(cx: &OpCtx<'_, '_>, out: &TensorInfo) -> Result<(), Error> {
 
 #[inline(never)]
 fn run_conv2d(model: &Model<'_>, arena: &mut [u8], op: &OpInfo<'_>) -> Option<()> {
-    if shared_conv(model, op).is_some() {
-        return run_conv2d_shared(model, arena, op);
+    if let Some(shared) = shared_conv(model, op) {
+        return run_conv2d_shared(model, arena, op, shared);
     }
     let mut slot = None;
     let v = Views::split(&mut slot, model, arena, op)?;
