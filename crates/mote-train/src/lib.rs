@@ -10,6 +10,7 @@
 
 mod adam;
 pub mod dataset;
+mod depthwise;
 pub mod export;
 pub mod metrics;
 pub mod model;

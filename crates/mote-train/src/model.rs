@@ -422,13 +422,13 @@ impl Model {
                         same,
                         ..
                     },
-                    Shape::Map { h, w: wd, c },
+                    Shape::Map { h, w: wd, .. },
                     Some(wt),
                 ) => {
                     let Shape::Map { h: oh, w: ow, .. } = out_shape else {
                         unreachable!("depthwise output is a map")
                     };
-                    depthwise(&x, wt, h, wd, c, oh, ow, *kernel, *stride, *same)?
+                    depthwise(&x, wt, h, wd, oh, ow, *kernel, *stride, *same)?
                 }
                 (Layer::Dense { .. }, Shape::Flat(_), Some(wt)) => wt.matmul(&x)?,
                 (Layer::AvgPool2d { size }, Shape::Map { h, w, .. }, _) => x
@@ -600,11 +600,29 @@ fn pad_for_window(
     Ok(x)
 }
 
-/// Depthwise convolution as a sum of shifted, per-channel-scaled slices: kh·kw cheap
-/// element-wise operations instead of candle's grouped convolution (which runs one
-/// convolution per channel and is several times slower here).
+/// Depthwise convolution of `x` `[C, N, H, W]` by `w` `[C, kh, kw]` with TFLite's padding:
+/// one custom operation with its own backward pass (see [`crate::depthwise`]).
 #[allow(clippy::too_many_arguments)]
-fn depthwise(
+pub(crate) fn depthwise(
+    x: &Tensor,
+    w: &Tensor,
+    h: usize,
+    wd: usize,
+    oh: usize,
+    ow: usize,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    same: bool,
+) -> Result<Tensor> {
+    let x = pad_for_window(x, h, wd, kernel, stride, same, 0)?;
+    Ok(crate::depthwise::depthwise_conv2d(&x, w, stride, [oh, ow])?)
+}
+
+/// Depthwise convolution as a sum of shifted, per-channel-scaled slices, built from
+/// candle's own operations: the reference the custom operation is tested against.
+#[cfg(test)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn depthwise_composite(
     x: &Tensor,
     w: &Tensor,
     h: usize,
