@@ -79,34 +79,45 @@ pub fn run(args: &QuickstartArgs) -> Result<Summary> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let data_dir = out.join("keywords");
 
-    step(1, "synthetic keywords (espeak-ng, flite) — reused when already complete");
+    step(
+        1,
+        "synthetic keywords (espeak-ng, flite) — reused when already complete",
+    );
     let options = mote_data::KeywordOptions {
         per_class: args.per_class,
         ..Default::default()
     };
     let bar = indicatif::ProgressBar::new(0).with_message("synthesising keywords");
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({elapsed}, eta {eta})")
-    {
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{msg} [{bar:40}] {pos}/{len} ({elapsed}, eta {eta})",
+    ) {
         bar.set_style(style.progress_chars("=> "));
     }
-    let summary = mote_data::synth_keywords_with_progress(&data_dir, args.seed, &options, &|done, total| {
-        bar.set_length(total as u64);
-        // Threads report out of order; the bar only moves forward.
-        if done as u64 > bar.position() {
-            bar.set_position(done as u64);
-        }
-    })
-    .with_context(|| format!("synthesising keywords into {}", data_dir.display()))?;
+    let summary =
+        mote_data::synth_keywords_with_progress(&data_dir, args.seed, &options, &|done, total| {
+            bar.set_length(total as u64);
+            // Threads report out of order; the bar only moves forward.
+            if done as u64 > bar.position() {
+                bar.set_position(done as u64);
+            }
+        })
+        .with_context(|| format!("synthesising keywords into {}", data_dir.display()))?;
     bar.finish_and_clear();
     eprintln!(
         "{} clips in {} ({})",
         summary.total(),
         data_dir.display(),
-        if summary.reused { "reused" } else { "synthesised" }
+        if summary.reused {
+            "reused"
+        } else {
+            "synthesised"
+        }
     );
 
-    step(2, "micro_speech features (TFLM's front end, mote-dsp) and the split by voice");
+    step(
+        2,
+        "micro_speech features (TFLM's front end, mote-dsp) and the split by voice",
+    );
     let t = Instant::now();
     let data = learn::load_data(&data_dir, args.seed, false)?;
     eprintln!("{}", data.balance);
@@ -116,7 +127,10 @@ pub fn run(args: &QuickstartArgs) -> Result<Summary> {
     let float_stem = out.join("model_float");
     let checkpoint = float_stem.with_extension("json");
     let model = if checkpoint.is_file() && !args.retrain {
-        eprintln!("reusing {} (--retrain to train again)", checkpoint.display());
+        eprintln!(
+            "reusing {} (--retrain to train again)",
+            checkpoint.display()
+        );
         pipeline::load_checkpoint(&checkpoint)?
     } else {
         let train_args = learn::TrainArgs {
@@ -129,6 +143,8 @@ pub fn run(args: &QuickstartArgs) -> Result<Summary> {
                 batch_size: 32,
                 lr: 5e-3,
                 patience: 8,
+                label_smoothing: 0.0,
+                frequency_warp: None,
                 seed: args.seed,
                 quiet: false,
             },
@@ -146,7 +162,10 @@ pub fn run(args: &QuickstartArgs) -> Result<Summary> {
     };
     let float_graph = mote_train::export::to_graph(&model)?;
 
-    step(4, "int8 quantization (per-channel weights, calibration on the train split)");
+    step(
+        4,
+        "int8 quantization (per-channel weights, calibration on the train split)",
+    );
     let options = learn::quantize_options(DataKind::Keywords, None);
     let float_host = pipeline::HostModel::from_graph("float model", float_graph.clone())?;
     let (part, test) = learn::report_set(&data);
@@ -250,19 +269,60 @@ fn which(program: &str) -> Option<PathBuf> {
 
 fn print_summary(s: &Summary, part: &str) {
     let kb = |b: usize| format!("{:.1} KB", b as f64 / 1024.0);
-    println!("\nmote quickstart: keyword spotting, {} classes, synthetic speech", s.classes);
-    println!("{:<34} {}", "train / test clips", format!("{} / {} (test: held-out voices)", s.train_samples, s.test_samples));
-    println!("{:<34} {:.2}%", format!("accuracy float32 ({part})"), s.float_accuracy * 100.0);
-    println!("{:<34} {:.2}%", format!("accuracy int8 ({part})"), s.int8_accuracy * 100.0);
-    println!("{:<34} {} -> {}", "weights float32 -> int8", kb(s.float_weight_bytes), kb(s.int8_weight_bytes));
+    println!(
+        "\nmote quickstart: keyword spotting, {} classes, synthetic speech",
+        s.classes
+    );
+    println!(
+        "{:<34} {}",
+        "train / test clips",
+        format!(
+            "{} / {} (test: held-out voices)",
+            s.train_samples, s.test_samples
+        )
+    );
+    println!(
+        "{:<34} {:.2}%",
+        format!("accuracy float32 ({part})"),
+        s.float_accuracy * 100.0
+    );
+    println!(
+        "{:<34} {:.2}%",
+        format!("accuracy int8 ({part})"),
+        s.int8_accuracy * 100.0
+    );
+    println!(
+        "{:<34} {} -> {}",
+        "weights float32 -> int8",
+        kb(s.float_weight_bytes),
+        kb(s.int8_weight_bytes)
+    );
     println!("{:<34} {}", "MACs per inference", thousands(s.macs));
-    println!("{:<34} {}", "arena (int8, Cortex-M DSP kernels)", kb(s.arena_bytes));
+    println!(
+        "{:<34} {}",
+        "arena (int8, Cortex-M DSP kernels)",
+        kb(s.arena_bytes)
+    );
     println!("{:<34} {}", "model_int8.mote", kb(s.model_bytes));
     match &s.device {
         Some(d) => {
-            println!("{:<34} {}", "instructions / inference (M4)", thousands(d.instructions));
-            println!("{:<34} {} (code {} + model {})", "flash", kb(d.flash_bytes as usize), kb(d.code_bytes as usize), kb(d.model_bytes as usize));
-            println!("{:<34} {} (arena + stack + statics)", "RAM", kb(d.ram_bytes as usize));
+            println!(
+                "{:<34} {}",
+                "instructions / inference (M4)",
+                thousands(d.instructions)
+            );
+            println!(
+                "{:<34} {} (code {} + model {})",
+                "flash",
+                kb(d.flash_bytes as usize),
+                kb(d.code_bytes as usize),
+                kb(d.model_bytes as usize)
+            );
+            println!(
+                "{:<34} {} (arena + stack + statics)",
+                "RAM",
+                kb(d.ram_bytes as usize)
+            );
             println!("{:<34} {}", "device output = host output", d.outputs_match);
         }
         None => println!("{:<34} not measured (no QEMU)", "instructions / inference"),

@@ -38,6 +38,13 @@ pub struct TrainConfig {
     pub time_shift: usize,
     /// SpecAugment-style masking of each training sample (audio augmentation).
     pub masking: Masking,
+    /// Random warp of the second axis (frequency, for spectrogram-like samples) by a factor
+    /// drawn from [1 − w, 1 + w] per training sample, a stand-in for other speakers' vocal
+    /// tract lengths; 0 turns it off.
+    pub frequency_warp: f32,
+    /// Share ε of each hard label spread evenly over all classes (the target becomes
+    /// 1 − ε + ε/K for the true class and ε/K for the others); 0 is plain cross-entropy.
+    pub label_smoothing: f64,
     pub progress: bool,
     /// Threads for candle's CPU kernels (set through RAYON_NUM_THREADS when unset).
     pub threads: usize,
@@ -60,6 +67,8 @@ impl Default for TrainConfig {
             resume: false,
             time_shift: 0,
             masking: Masking::NONE,
+            frequency_warp: 0.0,
+            label_smoothing: 0.0,
             progress: true,
             threads: 2,
             epoch_limit: None,
@@ -240,25 +249,72 @@ fn check_data(model: &Model, data: &Dataset, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// Gathers samples into a batch, shifting each one in time by up to `shift` rows and
-/// masking it as `masking` says.
-fn gather(
-    data: &Dataset,
-    idx: &[usize],
-    shift: usize,
-    masking: &Masking,
-    rng: &mut Rng,
-) -> Vec<f32> {
-    let mut out = gather_shifted(data, idx, shift, rng);
+/// How each training sample is perturbed (see [`TrainConfig`]).
+#[derive(Debug, Clone, Copy)]
+struct Augment {
+    time_shift: usize,
+    frequency_warp: f32,
+    masking: Masking,
+}
+
+impl Augment {
+    fn of(cfg: &TrainConfig) -> Augment {
+        Augment {
+            time_shift: cfg.time_shift,
+            frequency_warp: cfg.frequency_warp,
+            masking: cfg.masking,
+        }
+    }
+}
+
+/// Gathers samples into a batch, shifting each one in time by up to `time_shift` rows,
+/// warping its frequency axis and masking it as `augment` says.
+fn gather(data: &Dataset, idx: &[usize], augment: &Augment, rng: &mut Rng) -> Vec<f32> {
+    let mut out = gather_shifted(data, idx, augment.time_shift, rng);
     let n = data.sample_size();
     let rows = data.sample_shape.first().copied().unwrap_or(1).max(1);
     let columns = data.sample_shape.get(1).copied().unwrap_or(1).max(1);
-    if !masking.is_none() && n > 0 {
+    if n > 0 && augment.frequency_warp > 0.0 && columns > 1 {
         for sample in out.chunks_exact_mut(n) {
-            masking.apply(sample, rows, columns, rng);
+            // Uniform in [1 − w, 1 + w] from 24 random bits.
+            let u = (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32;
+            let factor = 1.0 + augment.frequency_warp * (2.0 * u - 1.0);
+            warp_columns(sample, rows, columns, factor);
+        }
+    }
+    if !augment.masking.is_none() && n > 0 {
+        for sample in out.chunks_exact_mut(n) {
+            augment.masking.apply(sample, rows, columns, rng);
         }
     }
     out
+}
+
+/// Stretches every row of `sample` along its `columns` by `factor` (column c takes the
+/// value at c / factor, linearly interpolated, the edge value beyond the last column): a
+/// factor above 1 moves spectral features to higher channels, as a shorter vocal tract
+/// does. Extra values per column (channels of an image-like sample) move together.
+fn warp_columns(sample: &mut [f32], rows: usize, columns: usize, factor: f32) {
+    let row = sample.len() / rows.max(1);
+    let per_column = (row / columns).max(1);
+    if row == 0 || factor <= 0.0 || columns * per_column != row {
+        return;
+    }
+    let last = (columns - 1) as f32;
+    let mut source = vec![0f32; row];
+    for r in sample.chunks_exact_mut(row) {
+        source.copy_from_slice(r);
+        for c in 0..columns {
+            let x = (c as f32 / factor).clamp(0.0, last);
+            let c0 = x.floor() as usize;
+            let c1 = (c0 + 1).min(columns - 1);
+            let t = x - c0 as f32;
+            for k in 0..per_column {
+                let (a, b) = (source[c0 * per_column + k], source[c1 * per_column + k]);
+                r[c * per_column + k] = a + (b - a) * t;
+            }
+        }
+    }
 }
 
 fn gather_shifted(data: &Dataset, idx: &[usize], shift: usize, rng: &mut Rng) -> Vec<f32> {
@@ -292,9 +348,19 @@ fn labels_tensor(data: &Dataset, idx: &[usize]) -> Result<Tensor> {
 }
 
 fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
+    smoothed_cross_entropy(logits, labels, 0.0)
+}
+
+/// Cross-entropy against labels smoothed by `epsilon`: (1 − ε)·CE(true class) plus ε times
+/// the mean over classes of −log p.
+fn smoothed_cross_entropy(logits: &Tensor, labels: &Tensor, epsilon: f64) -> Result<Tensor> {
     let logp = log_softmax(logits)?;
-    let picked = logp.gather(&labels.unsqueeze(1)?, 1)?;
-    Ok(picked.mean_all()?.neg()?)
+    let picked = logp.gather(&labels.unsqueeze(1)?, 1)?.mean_all()?.neg()?;
+    if epsilon == 0.0 {
+        return Ok(picked);
+    }
+    let uniform = logp.mean(D::Minus1)?.mean_all()?.neg()?;
+    Ok(((picked * (1.0 - epsilon))? + (uniform * epsilon)?)?)
 }
 
 fn log_softmax(x: &Tensor) -> Result<Tensor> {
@@ -310,13 +376,14 @@ fn batch_loss(
     x: &Tensor,
     labels: &Tensor,
     objective: &Objective,
+    label_smoothing: f64,
     mode: Mode,
 ) -> Result<Tensor> {
     let out = model.forward(x, mode)?;
     match model.spec.task {
         Task::Reconstruct => Ok((out - model.batch_rows(x)?)?.sqr()?.mean_all()?),
         Task::Classify { .. } => {
-            let hard = cross_entropy(&out, labels)?;
+            let hard = smoothed_cross_entropy(&out, labels, label_smoothing)?;
             let Some((teacher, t, alpha)) = objective.teacher else {
                 return Ok(hard);
             };
@@ -510,6 +577,12 @@ pub(crate) fn fit(
             "nothing to train: no samples, no batch or no epochs".into(),
         ));
     }
+    if !(0.0..1.0).contains(&cfg.label_smoothing) {
+        return Err(TrainError::Spec(format!(
+            "label smoothing {} must be in [0, 1)",
+            cfg.label_smoothing
+        )));
+    }
     let steps_per_epoch = train.len().div_ceil(cfg.batch_size);
     let mut adam = Adam::new();
     let mut state = LoopState {
@@ -558,6 +631,7 @@ pub(crate) fn fit(
         .collect();
     let trainable_refs: Vec<(&String, &candle_core::Var)> =
         trainable.iter().map(|(n, v)| (n, v)).collect();
+    let augment = Augment::of(cfg);
     for epoch in state.next_epoch..cfg.epochs {
         let masks = match objective.sparsity {
             Some((target, ramp)) => {
@@ -578,12 +652,16 @@ pub(crate) fn fit(
         for chunk in order.chunks(cfg.batch_size) {
             let step = adam.step;
             lr = cfg.learning_rate_at(step, steps_per_epoch);
-            let x = model.batch_tensor(
-                gather(train, chunk, cfg.time_shift, &cfg.masking, &mut rng),
-                chunk.len(),
-            )?;
+            let x = model.batch_tensor(gather(train, chunk, &augment, &mut rng), chunk.len())?;
             let labels = labels_tensor(train, chunk)?;
-            let loss = batch_loss(&model, &x, &labels, objective, Mode::Train)?;
+            let loss = batch_loss(
+                &model,
+                &x,
+                &labels,
+                objective,
+                cfg.label_smoothing,
+                Mode::Train,
+            )?;
             let grads = loss.backward()?;
             adam.update(&trainable_refs, &grads, lr)?;
             if let Some(m) = &masks {
@@ -612,13 +690,19 @@ pub(crate) fn fit(
             val_score: score,
             learning_rate: lr,
         };
-        bar.set_message(format!(
+        let line = format!(
             "epoch {} loss {:.4} val {:.4} score {:.4}",
             epoch + 1,
             log.train_loss,
             log.val_loss,
             score
-        ));
+        );
+        // One line per epoch stays in the terminal (and in logs, where the bar is not
+        // drawn), so that the whole learning curve can be read after the run.
+        if cfg.progress {
+            bar.suspend(|| eprintln!("{line} (lr {lr:.2e})"));
+        }
+        bar.set_message(line);
         state.history.push(log);
         if epoch + 1 >= scoring_from && score > state.best_score {
             state.best_score = score;
@@ -713,6 +797,28 @@ mod tests {
             }
         }
         assert!(masked_some);
+    }
+
+    #[test]
+    fn frequency_warp_stretches_each_row_along_its_columns() {
+        // Row r is 10r + c: a warp by 2 reads column c at c / 2, interpolated.
+        let mut s = sample();
+        warp_columns(&mut s, 6, 4, 2.0);
+        for r in 0..6 {
+            let base = 10.0 * r as f32;
+            assert_eq!(
+                &s[r * 4..r * 4 + 4],
+                &[base, base + 0.5, base + 1.0, base + 1.5]
+            );
+        }
+        // Shrinking reads past the last column: the edge value.
+        let mut s = sample();
+        warp_columns(&mut s, 6, 4, 0.5);
+        assert_eq!(&s[4..8], &[10.0, 12.0, 13.0, 13.0]);
+        // A factor of 1 changes nothing.
+        let mut s = sample();
+        warp_columns(&mut s, 6, 4, 1.0);
+        assert_eq!(s, sample());
     }
 
     #[test]
