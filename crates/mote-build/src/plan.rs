@@ -167,43 +167,14 @@ fn module(model: &Model<'_>, name: &str, out_dir: &Path) -> Result<String, Build
          use mote_runtime::OpCode;\n    \
          let c = &MOTE_MODEL;"
     );
-    let mut body = String::new();
-    let mut shared = SharedParams::default();
     for o in 0..model.op_count() {
         let op = model
             .op(o)
             .ok_or_else(|| refuse(name, format!("operator {o} is missing")))?;
-        operator(&mut body, &mut shared, model, name, o, &op)?;
+        operator(&mut out, model, name, o, &op)?;
     }
-    for (k, literal) in shared.literals.iter().enumerate() {
-        let kind = literal.split_whitespace().next().unwrap_or_default();
-        let _ = writeln!(out, "    static PARAMS_{k}: {kind} = {literal};");
-    }
-    out.push_str(&body);
     out.push_str("    Ok(())\n}\n");
     Ok(out)
-}
-
-/// Convolution parameters as `static`s in flash, each distinct set once: the pointwise
-/// layers of a MobileNet all have the same, and a reference to a shared static is one load
-/// where a literal is a dozen stores per operator (about 1.5 KB of code on vww).
-#[derive(Default)]
-struct SharedParams {
-    literals: Vec<String>,
-}
-
-impl SharedParams {
-    /// The name of the static holding `literal` (a `rust_literal()`).
-    fn name(&mut self, literal: String) -> String {
-        let k = match self.literals.iter().position(|l| *l == literal) {
-            Some(k) => k,
-            None => {
-                self.literals.push(literal);
-                self.literals.len() - 1
-            }
-        };
-        format!("PARAMS_{k}")
-    }
 }
 
 /// A FULLY_CONNECTED layer with less than 1/`SMALL_FC_SHARE` of the model's multiply-
@@ -340,7 +311,6 @@ fn fast_path_applies(model: &Model<'_>, op: &OpInfo<'_>, output: &TensorInfo) ->
 /// One operator's block.
 fn operator(
     out: &mut String,
-    shared_params: &mut SharedParams,
     model: &Model<'_>,
     name: &str,
     o: usize,
@@ -457,10 +427,10 @@ fn operator(
         OpCode::Conv2d | OpCode::DepthwiseConv2d => {
             let (kernel, p) = if op.opcode == OpCode::Conv2d {
                 let p: Conv2dParams = op.params().ok_or_else(|| params("CONV_2D"))?;
-                ("conv2d_int8", shared_params.name(p.rust_literal()))
+                ("conv2d_int8", p.rust_literal())
             } else {
                 let p: DepthwiseConv2dParams = op.params().ok_or_else(|| params("DEPTHWISE"))?;
-                ("depthwise_conv2d_int8", shared_params.name(p.rust_literal()))
+                ("depthwise_conv2d_int8", p.rust_literal())
             };
             let fast = fast_path_applies(model, op, &output);
             if let Some(x) = &shared {
