@@ -48,10 +48,10 @@ def log(*args):
 # mote
 
 
-def run_mote(mote, model_path, timeout):
-    """`mote bench --json`: the report dict, or {"error": …}."""
+def run_mote(mote, model_path, timeout, runtime):
+    """`mote bench --json --runtime RUNTIME`: the report dict, or {"error": …}."""
     cmd = [mote, "bench", str(model_path), "--board", BOARD, "--json",
-           "--timeout", str(timeout)]
+           "--timeout", str(timeout), "--runtime", runtime]
     log("$", " ".join(cmd))
     p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     for line in p.stdout.splitlines():
@@ -362,6 +362,8 @@ def main():
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--timeout", type=int, default=900)
     ap.add_argument("--no-microflow", action="store_true")
+    ap.add_argument("--runtime", choices=["interpreter", "compiled"], default="interpreter",
+                    help="how mote runs the model on the device (mote bench --runtime)")
     ap.add_argument("models", nargs="*", help="a subset of the models (default: all)")
     args = ap.parse_args()
 
@@ -376,7 +378,7 @@ def main():
     for name, rel in chosen:
         path = args.shared / "models" / rel
         log(f"== mote: {name}")
-        results[name] = {"mote": run_mote(args.mote, path, args.timeout)}
+        results[name] = {"mote": run_mote(args.mote, path, args.timeout, args.runtime)}
         if "error" in results[name]["mote"]:
             log("   ", results[name]["mote"]["error"])
         if name in MICROFLOW_MODELS and not args.no_microflow:
@@ -388,7 +390,8 @@ def main():
                 log("   ", e)
                 results[name]["microflow"] = {"error": str(e)}
 
-    md = tables(results, anchors, describe_tree(args.root))
+    md = tables(results, anchors,
+                f"{describe_tree(args.root)} mote's runtime: {args.runtime}.")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(md + "\n")
     if args.json_out:
