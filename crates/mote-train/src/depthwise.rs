@@ -242,7 +242,7 @@ impl CustomOp2 for WeightGradient {
         });
         Ok((
             CpuStorage::F32(dw),
-            Shape::from((g.channels, g.taps() / kw, kw)),
+            Shape::from((g.channels, kh, kw)),
         ))
     }
 }

@@ -249,42 +249,24 @@ fn check_data(model: &Model, data: &Dataset, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// How each training sample is perturbed (see [`TrainConfig`]).
-#[derive(Debug, Clone, Copy)]
-struct Augment {
-    time_shift: usize,
-    frequency_warp: f32,
-    masking: Masking,
-}
-
-impl Augment {
-    fn of(cfg: &TrainConfig) -> Augment {
-        Augment {
-            time_shift: cfg.time_shift,
-            frequency_warp: cfg.frequency_warp,
-            masking: cfg.masking,
-        }
-    }
-}
-
 /// Gathers samples into a batch, shifting each one in time by up to `time_shift` rows,
-/// warping its frequency axis and masking it as `augment` says.
-fn gather(data: &Dataset, idx: &[usize], augment: &Augment, rng: &mut Rng) -> Vec<f32> {
-    let mut out = gather_shifted(data, idx, augment.time_shift, rng);
+/// warping its frequency axis and masking it as `cfg` says.
+fn gather(data: &Dataset, idx: &[usize], cfg: &TrainConfig, rng: &mut Rng) -> Vec<f32> {
+    let mut out = gather_shifted(data, idx, cfg.time_shift, rng);
     let n = data.sample_size();
     let rows = data.sample_shape.first().copied().unwrap_or(1).max(1);
     let columns = data.sample_shape.get(1).copied().unwrap_or(1).max(1);
-    if n > 0 && augment.frequency_warp > 0.0 && columns > 1 {
+    if n > 0 && cfg.frequency_warp > 0.0 && columns > 1 {
         for sample in out.chunks_exact_mut(n) {
             // Uniform in [1 − w, 1 + w] from 24 random bits.
             let u = (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32;
-            let factor = 1.0 + augment.frequency_warp * (2.0 * u - 1.0);
+            let factor = 1.0 + cfg.frequency_warp * (2.0 * u - 1.0);
             warp_columns(sample, rows, columns, factor);
         }
     }
-    if !augment.masking.is_none() && n > 0 {
+    if !cfg.masking.is_none() && n > 0 {
         for sample in out.chunks_exact_mut(n) {
-            augment.masking.apply(sample, rows, columns, rng);
+            cfg.masking.apply(sample, rows, columns, rng);
         }
     }
     out
@@ -631,7 +613,6 @@ pub(crate) fn fit(
         .collect();
     let trainable_refs: Vec<(&String, &candle_core::Var)> =
         trainable.iter().map(|(n, v)| (n, v)).collect();
-    let augment = Augment::of(cfg);
     for epoch in state.next_epoch..cfg.epochs {
         let masks = match objective.sparsity {
             Some((target, ramp)) => {
@@ -652,7 +633,7 @@ pub(crate) fn fit(
         for chunk in order.chunks(cfg.batch_size) {
             let step = adam.step;
             lr = cfg.learning_rate_at(step, steps_per_epoch);
-            let x = model.batch_tensor(gather(train, chunk, &augment, &mut rng), chunk.len())?;
+            let x = model.batch_tensor(gather(train, chunk, cfg, &mut rng), chunk.len())?;
             let labels = labels_tensor(train, chunk)?;
             let loss = batch_loss(
                 &model,
