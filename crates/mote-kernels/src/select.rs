@@ -353,6 +353,56 @@ pub fn depthwise_conv2d_int8_fast(
     }
 }
 
+/// DEPTHWISE_CONV_2D through the DSP fast path for inputs of more than one channel only
+/// (`false` for one channel); the reference kernel without DSP.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub fn depthwise_conv2d_int8_fast_multichannel(
+    p: &DepthwiseConv2dParams,
+    input: &[i8],
+    input_shape: Shape4,
+    filter: &[i8],
+    filter_shape: Shape4,
+    bias: Option<&[i32]>,
+    multiplier: &[i32],
+    shift: &[i32],
+    output: &mut [i8],
+    output_shape: Shape4,
+    scratch: &mut [u8],
+) -> bool {
+    #[cfg(mote_dsp)]
+    return imp::depthwise_conv2d::depthwise_conv2d_int8_fast_multichannel(
+        p,
+        input,
+        input_shape,
+        filter,
+        filter_shape,
+        bias,
+        multiplier,
+        shift,
+        output,
+        output_shape,
+        scratch,
+    );
+    #[cfg(not(mote_dsp))]
+    {
+        depthwise_conv2d_int8(
+            p,
+            input,
+            input_shape,
+            filter,
+            filter_shape,
+            bias,
+            multiplier,
+            shift,
+            output,
+            output_shape,
+            scratch,
+        );
+        true
+    }
+}
+
 /// FULLY_CONNECTED through the DSP fast path only (see above); the reference kernel without
 /// DSP.
 #[allow(clippy::too_many_arguments)]

@@ -12,7 +12,7 @@
 
 use super::im2col::{Bytes, PatchSink, Words};
 use super::insn::{conv_channels4, mac_block4, smlad, sxtb16, sxtb16_ror8, Channels4};
-use super::requant::{exact_inline, Activation, Channels, Scale};
+use super::requant::{exact, exact_inline, Activation, Channels, ConstantChannels, Scale};
 use super::scratch_words;
 use crate::conv2d::{tap_range, window_origin, ConvIo};
 use crate::Shape4;
@@ -200,6 +200,8 @@ pub(crate) struct Requant<'a> {
     pub activation: Activation,
     /// Which channels the fast requantization takes.
     pub channels: Channels,
+    /// Which of the others have one output whatever the input.
+    pub constant: ConstantChannels,
 }
 
 impl Requant<'_> {
@@ -315,6 +317,17 @@ fn channels4(
             };
             conv_channels4(&args, &mut out[c..], out_c, 1);
             c += 1;
+        } else if rq.constant.contains(c) {
+            // Every input gives this channel one output (see `ConstantChannels`): that of the bias
+            // alone, with no multiply-accumulate.
+            let bias = rq.bias().get(c).copied().unwrap_or(0);
+            let v = exact(0, bias, rq.multiplier[c], rq.shift[c], rq.zero_point, rq.activation);
+            for p in 0..BLOCK {
+                if let Some(o) = out.get_mut(p * out_c + c) {
+                    *o = v;
+                }
+            }
+            c += 1;
         } else {
             channel4(patches, &filter[c * k..][..k], c, rq, out, out_c);
             c += 1;
@@ -384,6 +397,7 @@ fn pixel_at(q: usize, out_hw: (usize, usize)) -> (usize, usize, usize) {
 /// it applies depends only on the parameters, shapes, constants and scratch length, never on
 /// the input values, so a build can find out once on the host (`mote-build` does).
 #[allow(clippy::too_many_arguments)]
+#[inline(never)]
 pub fn conv2d_int8_fast(
     p: &Conv2dParams,
     input: &[i8],
@@ -397,7 +411,9 @@ pub fn conv2d_int8_fast(
     output_shape: Shape4,
     scratch: &mut [u8],
 ) -> bool {
-    conv2d_int8_fast_io(
+    // Its own copy of the body, with the separate buffers known: the per-block slicing of
+    // `io` folds away (a shared copy cost vww 60 000 instructions of re-slicing).
+    fast_io_body(
         p,
         &mut ConvIo::Separate { input, output },
         input_shape,
@@ -416,6 +432,35 @@ pub fn conv2d_int8_fast(
 /// of its outputs is written.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_int8_fast_io(
+    p: &Conv2dParams,
+    io: &mut ConvIo<'_>,
+    input_shape: Shape4,
+    filter: &[i8],
+    filter_shape: Shape4,
+    bias: Option<&[i32]>,
+    multiplier: &[i32],
+    shift: &[i32],
+    output_shape: Shape4,
+    scratch: &mut [u8],
+) -> bool {
+    fast_io_body(
+        p,
+        io,
+        input_shape,
+        filter,
+        filter_shape,
+        bias,
+        multiplier,
+        shift,
+        output_shape,
+        scratch,
+    )
+}
+
+/// The body of [`conv2d_int8_fast_io`], inlined into it and into [`conv2d_int8_fast`].
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn fast_io_body(
     p: &Conv2dParams,
     io: &mut ConvIo<'_>,
     input_shape: Shape4,
@@ -458,14 +503,16 @@ pub fn conv2d_int8_fast_io(
     if !channels.fill(multiplier, shift, bias, zp, product_bound, out_c) {
         return false;
     }
-    let rq = Requant {
+    let mut rq = Requant {
         bias,
         multiplier,
         shift,
         zero_point: zp,
         activation: Activation::new(p.act_min, p.act_max),
         channels,
+        constant: ConstantChannels::empty(),
     };
+    rq.constant.find(&rq.channels, multiplier, shift, bias, zp, rq.activation, product_bound, out_c);
     let filter = &filter[..out_c * k];
     let pixels = batches * out_h * out_w;
     if io.output().len() < pixels * out_c || io.input().len() < batches * in_h * in_w * in_c {

@@ -181,6 +181,64 @@ pub(crate) struct Channels {
     pub all: bool,
 }
 
+/// The channels off the fast path that are constant: every accumulator their inputs can
+/// produce gives the same output. TFLite leaves such channels in trained networks (a filter
+/// pruned to nothing, a tiny multiplier with a right shift of 25 or more: three quarters of
+/// the channels of vww_96_int8's last convolutions), and the convolution writes them without
+/// a multiply-accumulate. The reference's requantization is monotonic in the accumulator (for
+/// a non-negative multiplier and no left shift: both roundings are round-to-nearest), so a
+/// channel is constant exactly when its two extreme accumulators agree.
+pub(crate) struct ConstantChannels {
+    bits: [u32; MAX_TABLE_CHANNELS / 32],
+}
+
+impl ConstantChannels {
+    /// No channel constant, to be filled by [`ConstantChannels::find`].
+    pub(crate) const fn empty() -> Self {
+        Self {
+            bits: [0; MAX_TABLE_CHANNELS / 32],
+        }
+    }
+
+    /// Marks the constant channels among the first `count` that `fast` leaves off the fast
+    /// path, for per-channel parameters and products summing to at most `product_bound` in
+    /// magnitude (in the caller's frame, as [`Channels::fill`]).
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn find(
+        &mut self,
+        fast: &Channels,
+        multiplier: &[i32],
+        shift: &[i32],
+        bias: Option<&[i32]>,
+        zero_point: i32,
+        activation: Activation,
+        product_bound: u64,
+        count: usize,
+    ) {
+        if fast.all {
+            return;
+        }
+        for c in 0..count.min(MAX_TABLE_CHANNELS) {
+            let (Some(&m), Some(&s)) = (multiplier.get(c), shift.get(c)) else {
+                return;
+            };
+            let b = bias.and_then(|b| b.get(c)).copied().unwrap_or(0);
+            if !fast.fast(c) && is_constant(m, s, b, zero_point, activation, product_bound) {
+                self.bits[c / 32] |= 1 << (c % 32);
+            }
+        }
+    }
+
+    /// Whether channel `c` is constant: its output is then [`exact`] of a zero sum.
+    #[inline(always)]
+    pub(crate) fn contains(&self, c: usize) -> bool {
+        self.bits
+            .get(c / 32)
+            .is_some_and(|w| w & (1 << (c % 32)) != 0)
+    }
+}
+
 impl Channels {
     /// A table with no channel on the fast path, to be filled by [`Channels::fill`].
     pub(crate) const fn empty() -> Self {
@@ -260,6 +318,34 @@ impl Channels {
     }
 }
 
+/// Whether a channel's output (the reference's requantization, zero point and activation
+/// clamp) is one value for every accumulator `bias + sum` with `|sum| <= product_bound` (see
+/// [`ConstantChannels`]): `false` where that is not certain (a negative multiplier, a left
+/// shift, an accumulator range that wraps).
+fn is_constant(
+    multiplier: i32,
+    shift: i32,
+    bias: i32,
+    zero_point: i32,
+    activation: Activation,
+    product_bound: u64,
+) -> bool {
+    if multiplier < 0 || shift > 0 || product_bound >= 1 << 30 {
+        return false;
+    }
+    let (lo, hi) = (
+        bias as i64 - product_bound as i64,
+        bias as i64 + product_bound as i64,
+    );
+    if lo < i32::MIN as i64 || hi > i32::MAX as i64 {
+        return false;
+    }
+    // `exact` takes twice the sum of products; |2 * product_bound| < 2^31.
+    let sum2 = product_bound as i32 * 2;
+    let at = |sum2: i32| exact(sum2, bias, multiplier, shift, zero_point, activation);
+    at(-sum2) == at(sum2)
+}
+
 /// The reference's requantization for a channel off the fast path, from `sum2`: twice the sum
 /// of products *without* the bias (exact: the kernels check `|sum| < 2^30`), so that the
 /// accumulator `sum + bias` wraps exactly as the reference's does.
@@ -318,6 +404,44 @@ mod tests {
         let s = Scale::new(0, -5, 9, 1000).unwrap();
         assert_eq!(s.apply(-2000), 9);
         assert_eq!(s.apply(2000), 9);
+    }
+
+    proptest! {
+        /// A channel found constant has one output over its whole accumulator range
+        /// (checked at every accumulator).
+        #[test]
+        fn constant_channels_are_constant(
+            m in 0i32..=i32::MAX,
+            shift in -31i32..=0,
+            bias in -(1i32 << 30)..(1i32 << 30),
+            zp in -128i32..=127,
+            relu in any::<bool>(),
+            bound in 0u64..3000,
+        ) {
+            let act = Activation::new(if relu { zp.max(-128) } else { -128 }, 127);
+            if is_constant(m, shift, bias, zp, act, bound) {
+                let want = exact(0, bias, m, shift, zp, act);
+                for sum in -(bound as i32)..=bound as i32 {
+                    prop_assert_eq!(exact(2 * sum, bias, m, shift, zp, act), want);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn dead_channels_are_constant_and_live_ones_are_not() {
+        let int8 = Activation::new(-128, 127);
+        // vww_96_int8's pattern: a multiplier near 2^30 and a right shift of 27.
+        assert!(is_constant(1 << 30, -27, 1000, -128, int8, 4_000_000));
+        // A live channel: shift -7 over the same range.
+        assert!(!is_constant(1 << 30, -7, 1000, -128, int8, 4_000_000));
+        // A zero multiplier is constant whatever the range.
+        assert!(is_constant(0, -3, 0, 5, int8, 1 << 29));
+        // A channel that the activation clamps to its minimum for every input.
+        assert!(is_constant(1 << 30, -1, -1_000_000, 0, Activation::new(0, 127), 1000));
+        // Not decided for a left shift or a range that wraps.
+        assert!(!is_constant(0, 1, 0, 0, int8, 10));
+        assert!(!is_constant(1 << 30, -27, i32::MAX - 5, 0, int8, 10));
     }
 
     #[test]
