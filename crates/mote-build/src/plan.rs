@@ -157,30 +157,414 @@ fn module(model: &Model<'_>, name: &str, out_dir: &Path) -> Result<String, Build
          pub static MOTE_MODEL: Constants = Constants {{\n{values}}};\n"
     );
 
+    // Each operator's kernel decisions, made once: whether the DSP fast path applies, and
+    // which shared runner (if any) could run it from a record.
+    let total = total_macs(model);
+    let mut decisions = Vec::with_capacity(model.op_count());
+    for o in 0..model.op_count() {
+        let op = model
+            .op(o)
+            .ok_or_else(|| refuse(name, format!("operator {o} is missing")))?;
+        let output = tensor(op.outputs.get(0).unwrap_or(usize::MAX))?;
+        let fast = output.byte_len > 0
+            && matches!(
+                op.opcode,
+                OpCode::Conv2d | OpCode::DepthwiseConv2d | OpCode::FullyConnected
+            )
+            && fast_path_applies(model, &op, &output);
+        let small = work(model, &op) * SMALL_OP_SHARE < total;
+        let runner = step_runner(model, &op, &output, fast);
+        decisions.push(Decision { fast, small, runner, shared: false });
+    }
+    // A runner pays for itself from its second operator.
+    for i in 0..decisions.len() {
+        let Some(runner) = decisions[i].runner else { continue };
+        let uses = decisions.iter().filter(|d| d.runner == Some(runner)).count();
+        decisions[i].shared = uses >= SHARED_RUNNER_MIN_USES;
+    }
+    if decisions.iter().any(|d| d.shared) {
+        let mut records = Vec::new();
+        for (o, d) in decisions.iter().enumerate() {
+            let Some(runner) = d.runner.filter(|_| d.shared) else { continue };
+            let op = model
+                .op(o)
+                .ok_or_else(|| refuse(name, format!("operator {o} is missing")))?;
+            records.push((o, runner, record(model, name, o, &op)?));
+        }
+        let mut fields = String::new();
+        let mut values = String::new();
+        for (o, _, r) in &records {
+            let _ = writeln!(fields, "    pub s{o}: mote_runtime::plan::steps::{},", r.ty);
+            let _ = writeln!(values, "        s{o}: {},", r.literal());
+        }
+        let _ = writeln!(
+            out,
+            "/// The records of the operators that a shared runner (`mote_runtime::plan::steps`)\n\
+             /// runs: offsets, shapes, parameters and references to the constants, in flash.\n\
+             #[allow(clippy::all)]\n\
+             pub struct Steps {{\n{fields}}}\n\n\
+             #[no_mangle]\n\
+             pub static MOTE_STEPS: Steps = {{\n    \
+             use mote_runtime::plan::params::*;\n    \
+             use mote_runtime::plan::steps::*;\n    \
+             Steps {{\n{values}    }}\n}};\n"
+        );
+        let mut runners: Vec<&str> = records.iter().map(|(_, r, _)| *r).collect();
+        runners.sort();
+        runners.dedup();
+        for runner in runners {
+            let mine: Vec<&Record> =
+                records.iter().filter(|(_, r, _)| *r == runner).map(|(_, _, rec)| rec).collect();
+            out.push_str(&specialised_runner(runner, &mine));
+            out.push('\n');
+        }
+    }
+
     let _ = writeln!(
         out,
         "/// Runs every operator in order.\n\
          #[allow(unused_variables, unused_imports, clippy::all)]\n\
          pub fn invoke(arena: &mut [u8; ARENA_BYTES]) -> Result<(), mote_runtime::Error> {{\n    \
          use mote_runtime::plan::params::*;\n    \
-         use mote_runtime::plan::{{fully_connected, i8s, not_as_planned, quantize, select, softmax, Memory}};\n    \
+         use mote_runtime::plan::{{conv2d, depthwise_conv2d, fully_connected, i8s, not_as_planned, pool2d, quantize, select, softmax, steps, Memory}};\n    \
          use mote_runtime::OpCode;\n    \
          let c = &MOTE_MODEL;"
     );
-    for o in 0..model.op_count() {
+    for (o, d) in decisions.iter().enumerate() {
         let op = model
             .op(o)
             .ok_or_else(|| refuse(name, format!("operator {o} is missing")))?;
-        operator(&mut out, model, name, o, &op)?;
+        match d.runner.filter(|_| d.shared) {
+            Some(runner) => {
+                let _ = writeln!(
+                    out,
+                    "    // operator {o}: {}\n    {runner}(&MOTE_STEPS.s{o}, &mut arena[..])?;",
+                    op.opcode.name()
+                );
+            }
+            None => operator(&mut out, model, name, o, &op, d)?,
+        }
     }
     out.push_str("    Ok(())\n}\n");
     Ok(out)
 }
 
-/// A FULLY_CONNECTED layer with less than 1/`SMALL_FC_SHARE` of the model's multiply-
-/// accumulates runs the reference kernel: the DSP kernel is 2–3 KB of flash, and on a layer
-/// that small it saves a few thousand instructions of millions.
-const SMALL_FC_SHARE: usize = 100;
+/// An operator that is called through a shared runner once this many operators use it:
+/// a record and a call cost less flash than an inline block from the second use on. Below
+/// it the operator's block calls its kernel inline, with its arguments as constants the
+/// compiler can fold into the kernel when that is the kernel's only call (which matters on
+/// the Cortex-M0, whose reference kernels gain most from constant shapes).
+const SHARED_RUNNER_MIN_USES: usize = 2;
+
+/// What was decided for one operator before any code is written.
+struct Decision {
+    /// The DSP fast path applies (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED).
+    fast: bool,
+    /// A FULLY_CONNECTED or pooling small enough to run the reference kernel alone (see
+    /// [`SMALL_OP_SHARE`]).
+    small: bool,
+    /// The `mote_runtime::plan::steps` runner that can run it from a record.
+    runner: Option<&'static str>,
+    /// It does: enough operators use that runner.
+    shared: bool,
+}
+
+/// The runner of `mote_runtime::plan::steps` that can run `op` from a record: a CONV_2D,
+/// DEPTHWISE_CONV_2D or ADD whose inputs are read from the arena, whose filter, bias,
+/// multipliers and shifts are constants, and (a convolution) whose output does not share
+/// bytes with its input. `None` for everything else, which an inline block runs. Not
+/// FULLY_CONNECTED: its inline block is small, and a shared runner cost hello_world's three
+/// layers 38% more instructions and 3 KB more flash, ad01's ten 2 KB.
+fn step_runner(
+    model: &Model<'_>,
+    op: &OpInfo<'_>,
+    output: &TensorInfo,
+    fast: bool,
+) -> Option<&'static str> {
+    if output.byte_len == 0 {
+        return None;
+    }
+    let location = |i: usize| op.inputs.get(i).and_then(|t| model.tensor(t)).map(|t| t.location);
+    let input_in_arena = location(0) == Some(Location::Arena);
+    let constants = |list: &[usize]| list.iter().all(|&i| location(i) == Some(Location::Const));
+    let filter_consts = constants(&[1, 3, 4]) && (op.inputs.get(2).is_none() || constants(&[2]));
+    match op.opcode {
+        OpCode::Conv2d | OpCode::DepthwiseConv2d if !(input_in_arena && filter_consts) => None,
+        OpCode::Conv2d => {
+            let x = op.inputs.get(0).and_then(|t| model.tensor(t))?;
+            if x.shares_arena_bytes(output) || (!fast && conv_as_dense(model, op).is_some()) {
+                None
+            } else if fast {
+                Some("conv2d_fast")
+            } else {
+                Some("conv2d_reference")
+            }
+        }
+        OpCode::DepthwiseConv2d if fast => {
+            let channels = op.inputs.get(0).and_then(|t| model.tensor_shape(t))?.1[3];
+            Some(if channels > 1 {
+                "depthwise_conv2d_multichannel_fast"
+            } else {
+                "depthwise_conv2d_fast"
+            })
+        }
+        OpCode::DepthwiseConv2d => Some("depthwise_conv2d_reference"),
+        OpCode::Add if input_in_arena && location(1) == Some(Location::Arena) => Some("add"),
+        _ => None,
+    }
+}
+
+/// One field of an operator's record, as written into the generated module.
+enum Field {
+    /// A value written as is (`op`, ranges, references to the constants).
+    Value(&'static str, String),
+    /// The parameters: their type and each field's literal.
+    Params(&'static str, Vec<(String, String)>),
+    /// A shape, each of its four dimensions foldable.
+    Shape(&'static str, [usize; 4]),
+}
+
+/// The fields of a parameters literal (`Name { a: 1i32, b: … }`, as `rust_literal` writes).
+fn params_fields(literal: &str) -> Vec<(String, String)> {
+    let inner = literal
+        .split_once('{')
+        .and_then(|(_, rest)| rest.rsplit_once('}'))
+        .map_or("", |(inner, _)| inner);
+    inner
+        .split(", ")
+        .filter_map(|f| f.split_once(": "))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+/// An operator's record: its type in `mote_runtime::plan::steps` and its fields.
+struct Record {
+    ty: &'static str,
+    fields: Vec<Field>,
+}
+
+impl Record {
+    /// The record as a Rust expression.
+    fn literal(&self) -> String {
+        let fields: Vec<String> = self
+            .fields
+            .iter()
+            .map(|f| match f {
+                Field::Value(name, v) => format!("{name}: {v}"),
+                Field::Params(ty, list) => {
+                    let list: Vec<String> = list.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+                    format!("params: {ty} {{ {} }}", list.join(", "))
+                }
+                Field::Shape(name, d) => format!("{name}: {d:?}"),
+            })
+            .collect();
+        let ty = self.ty.split('<').next().unwrap_or(self.ty);
+        format!("{ty} {{ {} }}", fields.join(", "))
+    }
+}
+
+/// A runner specialised for the records it runs (`records`, all of one type): the record it
+/// is given, rebuilt with every parameter, dimension and count that all of them share as a
+/// constant, then the library's runner inlined. A convolution kernel called from one place
+/// with those constants is compiled for them (dilation 1, one batch, the model's activation
+/// range…); reading them from a record instead cost vww 3% of its instructions.
+fn specialised_runner(runner: &str, records: &[&Record]) -> String {
+    let Some(first) = records.first() else {
+        return String::new();
+    };
+    let shared = |i: usize, pick: &dyn Fn(&Field) -> Option<String>| -> Option<String> {
+        let v = pick(&first.fields[i])?;
+        records
+            .iter()
+            .all(|r| r.fields.get(i).and_then(pick).as_deref() == Some(v.as_str()))
+            .then_some(v)
+    };
+    let mut fields = Vec::new();
+    for (i, f) in first.fields.iter().enumerate() {
+        fields.push(match f {
+            Field::Value(name, _) => format!("{name}: s.{name}.clone()"),
+            Field::Params(ty, list) => {
+                let list: Vec<String> = list
+                    .iter()
+                    .enumerate()
+                    .map(|(j, (k, _))| {
+                        let v = shared(i, &|f| match f {
+                            Field::Params(_, l) => l.get(j).map(|(_, v)| v.clone()),
+                            _ => None,
+                        });
+                        format!("{k}: {}", v.unwrap_or_else(|| format!("s.params.{k}")))
+                    })
+                    .collect();
+                format!("params: {ty} {{ {} }}", list.join(", "))
+            }
+            Field::Shape(name, _) => {
+                let dims: Vec<String> = (0..4)
+                    .map(|j| {
+                        shared(i, &|f| match f {
+                            Field::Shape(_, d) => Some(d[j].to_string()),
+                            _ => None,
+                        })
+                        .unwrap_or_else(|| format!("s.{name}[{j}]"))
+                    })
+                    .collect();
+                format!("{name}: [{}]", dims.join(", "))
+            }
+        });
+    }
+    let ty = first.ty.split('<').next().unwrap_or(first.ty);
+    format!(
+        "/// `steps::{runner}` for this model's {n} operators that use it.\n\
+         #[inline(never)]\n\
+         #[allow(clippy::all)]\n\
+         fn {runner}(s: &mote_runtime::plan::steps::{full}, arena: &mut [u8]) -> Result<(), mote_runtime::Error> {{\n    \
+         use mote_runtime::plan::params::*;\n    \
+         use mote_runtime::plan::steps::*;\n    \
+         let s = &{ty} {{ {} }};\n    \
+         mote_runtime::plan::steps::{runner}(s, arena)\n}}\n",
+        fields.join(", "),
+        n = records.len(),
+        full = first.ty,
+    )
+}
+
+/// The record of operator `o`, for the runner [`step_runner`] chose.
+fn record(
+    model: &Model<'_>,
+    name: &str,
+    o: usize,
+    op: &OpInfo<'_>,
+) -> Result<Record, BuildError> {
+    let missing = || refuse(name, format!("operator {o}: a tensor is missing"));
+    let tensor = |i: usize| op.inputs.get(i).and_then(|t| model.tensor(t)).ok_or_else(missing);
+    let dims = |t: Option<usize>| {
+        t.and_then(|t| model.tensor_shape(t))
+            .and_then(|(_, d)| <[usize; 4]>::try_from(d).ok())
+            .ok_or_else(missing)
+    };
+    let constant = |i: usize| format!("&MOTE_MODEL.c{}", op.inputs.get(i).unwrap_or(0));
+    let bias = match op.inputs.get(2) {
+        Some(_) => format!("Some({})", constant(2)),
+        None => "None".into(),
+    };
+    let output = op.outputs.get(0).and_then(|t| model.tensor(t)).ok_or_else(missing)?;
+    let scratch = match op.inputs.get(SCRATCH_INPUT) {
+        Some(_) => arena_range(&tensor(SCRATCH_INPUT)?),
+        None => format!("{0}..{0}", output.offset + output.byte_len),
+    };
+    let params = |what: &str| refuse(name, format!("operator {o}: its {what} parameters do not decode"));
+    let value = |name: &'static str, v: String| Field::Value(name, v);
+    Ok(match op.opcode {
+        OpCode::Conv2d | OpCode::DepthwiseConv2d => {
+            let (ty, pty, p) = if op.opcode == OpCode::Conv2d {
+                let p: Conv2dParams = op.params().ok_or_else(|| params("CONV_2D"))?;
+                ("FilterStep<mote_runtime::plan::params::Conv2dParams>", "Conv2dParams", p.rust_literal())
+            } else {
+                let p: DepthwiseConv2dParams = op.params().ok_or_else(|| params("DEPTHWISE"))?;
+                ("FilterStep<mote_runtime::plan::params::DepthwiseConv2dParams>", "DepthwiseConv2dParams", p.rust_literal())
+            };
+            Record {
+                ty,
+                fields: vec![
+                    value("op", o.to_string()),
+                    Field::Params(pty, params_fields(&p)),
+                    value("input", arena_range(&tensor(0)?)),
+                    Field::Shape("input_shape", dims(op.inputs.get(0))?),
+                    value("filter", constant(1)),
+                    Field::Shape("filter_shape", dims(op.inputs.get(1))?),
+                    value("bias", bias),
+                    value("multiplier", constant(3)),
+                    value("shift", constant(4)),
+                    value("output", arena_range(&output)),
+                    Field::Shape("output_shape", dims(op.outputs.get(0))?),
+                    value("scratch", scratch),
+                ],
+            }
+        }
+        OpCode::Add => {
+            let p: AddParams = op.params().ok_or_else(|| params("ADD"))?;
+            let (a, b) = (tensor(0)?, tensor(1)?);
+            Record {
+                ty: "AddStep",
+                fields: vec![
+                    value("op", o.to_string()),
+                    Field::Params("AddParams", params_fields(&p.rust_literal())),
+                    value("input1", arena_range(&a)),
+                    Field::Shape("shape1", a.dims4()),
+                    value("input2", arena_range(&b)),
+                    Field::Shape("shape2", b.dims4()),
+                    value("output", arena_range(&output)),
+                    Field::Shape("output_shape", output.dims4()),
+                ],
+            }
+        }
+        other => {
+            return Err(refuse(
+                name,
+                format!("operator {o}: no record for {}", other.name()),
+            ))
+        }
+    })
+}
+
+/// A CONV_2D that is a FULLY_CONNECTED over its pixels — a 1×1 filter, no padding, each
+/// output pixel its input pixel (stride 1, or a single pixel) — as that layer's batches (the
+/// pixels), depth (input channels) and units (output channels). `None` for other operators.
+fn conv_as_dense(model: &Model<'_>, op: &OpInfo<'_>) -> Option<(usize, usize, usize)> {
+    if op.opcode != OpCode::Conv2d {
+        return None;
+    }
+    let p: Conv2dParams = op.params()?;
+    let shape = |t: Option<usize>| -> Option<[usize; 4]> {
+        model.tensor_shape(t?)?.1.try_into().ok()
+    };
+    let [batches, in_h, in_w, in_c] = shape(op.inputs.get(0))?;
+    let [out_c, kh, kw, f_in_c] = shape(op.inputs.get(1))?;
+    let [out_b, out_h, out_w, o_c] = shape(op.outputs.get(0))?;
+    let one_pixel = in_h == 1 && in_w == 1;
+    let stride_one = p.stride_h == 1 && p.stride_w == 1;
+    (kh == 1
+        && kw == 1
+        && f_in_c == in_c
+        && o_c == out_c
+        && out_b == batches
+        && (out_h, out_w) == (in_h, in_w)
+        && p.pad_top == 0
+        && p.pad_left == 0
+        && (one_pixel || stride_one))
+        .then_some((batches * in_h * in_w, in_c, out_c))
+}
+
+/// A FULLY_CONNECTED's batches, depth and units (the filter is `[units, depth]`).
+fn fc_dims(model: &Model<'_>, op: &OpInfo<'_>) -> Option<(usize, usize, usize)> {
+    let f = op.inputs.get(1).and_then(|t| model.tensor_shape(t))?.1;
+    let (units, depth) = (f[0], f[1]);
+    let x = op.inputs.get(0).and_then(|t| model.tensor(t))?;
+    Some((x.byte_len.checked_div(depth).unwrap_or(0), depth, units))
+}
+
+/// The multiply-accumulates (or, for pooling, additions and comparisons) per inference of a
+/// FULLY_CONNECTED or a pooling; 0 for other operators.
+fn work(model: &Model<'_>, op: &OpInfo<'_>) -> usize {
+    match op.opcode {
+        OpCode::FullyConnected => fc_dims(model, op).map_or(0, |(b, d, u)| b * d * u),
+        OpCode::AveragePool2d | OpCode::MaxPool2d => {
+            let outputs = op
+                .outputs
+                .get(0)
+                .and_then(|t| model.tensor(t))
+                .map_or(0, |t| t.byte_len);
+            op.params::<Pool2dParams>().map_or(0, |p| {
+                outputs * p.filter_h.max(0) as usize * p.filter_w.max(0) as usize
+            })
+        }
+        _ => 0,
+    }
+}
+
+/// A FULLY_CONNECTED layer or a pooling with less than 1/`SMALL_OP_SHARE` of the model's
+/// multiply-accumulates runs the reference kernel: the DSP kernel is one to three KB of
+/// flash, and on an operator that small it saves a few thousand instructions of millions.
+const SMALL_OP_SHARE: usize = 100;
 
 /// Multiply-accumulates per inference of the operators that have filters.
 fn total_macs(model: &Model<'_>) -> usize {
@@ -315,6 +699,7 @@ fn operator(
     name: &str,
     o: usize,
     op: &OpInfo<'_>,
+    decision: &Decision,
 ) -> Result<(), BuildError> {
     let tensor = |i: Option<usize>| -> Result<TensorInfo, BuildError> {
         i.and_then(|t| model.tensor(t))
@@ -424,6 +809,35 @@ fn operator(
         .map(|d| format!("{d:?}"))
         .ok_or_else(|| refuse(name, format!("operator {o}: no output")))?;
     let call = match op.opcode {
+        OpCode::Conv2d if shared.is_none() && !decision.fast && conv_as_dense(model, op).is_some() => {
+            // A 1×1 convolution that maps each pixel to itself is a FULLY_CONNECTED over the
+            // pixels (the filter `[out_c, 1, 1, in_c]` is `[units, depth]`, the same per-channel
+            // requantization): the fully-connected reference kernel is a sixth of the
+            // convolution's flash (person_detection's 256 → 2 classifier, one pixel, too few
+            // for the DSP fast path).
+            let p: Conv2dParams = op.params().ok_or_else(|| params("CONV_2D"))?;
+            let (batches, depth, units) = conv_as_dense(model, op)
+                .ok_or_else(|| refuse(name, format!("operator {o}: no filter")))?;
+            let dense = FullyConnectedParams {
+                input_zero_point: p.input_zero_point,
+                filter_zero_point: 0,
+                output_zero_point: p.output_zero_point,
+                act_min: p.act_min,
+                act_max: p.act_max,
+                float_act_min: p.float_act_min,
+                float_act_max: p.float_act_max,
+            };
+            format!(
+                "let x = i8s({});\n        \
+                 fully_connected::fully_connected_int8(&{}, x, i8s({}), {}, {}, {}, m.out_i8(), {batches}, {depth}, {units});",
+                bytes(0)?,
+                dense.rust_literal(),
+                bytes(1)?,
+                bias(2)?,
+                bytes(3)?,
+                bytes(4)?,
+            )
+        }
         OpCode::Conv2d | OpCode::DepthwiseConv2d => {
             let (kernel, p) = if op.opcode == OpCode::Conv2d {
                 let p: Conv2dParams = op.params().ok_or_else(|| params("CONV_2D"))?;
@@ -432,7 +846,7 @@ fn operator(
                 let p: DepthwiseConv2dParams = op.params().ok_or_else(|| params("DEPTHWISE"))?;
                 ("depthwise_conv2d_int8", p.rust_literal())
             };
-            let fast = fast_path_applies(model, op, &output);
+            let fast = decision.fast;
             if let Some(x) = &shared {
                 let within = |t: &TensorInfo| {
                     format!("{}..{}", t.offset - region.start, t.offset + t.byte_len - region.start)
@@ -454,18 +868,22 @@ fn operator(
                     ),
                 );
             }
-            let (kernel, guard) = if fast {
+            // Where the fast path does not apply, the DSP kernel would only fall back to the
+            // reference: call the reference directly (it takes no scratch).
+            let (path, guard, scratch) = if fast {
                 (
-                    format!("{kernel}_fast"),
+                    format!("select::{kernel}_fast"),
                     format!(" {{\n            return Err({bad});\n        }}"),
+                    ", scratch",
                 )
             } else {
-                (kernel.to_string(), String::new())
+                let module = kernel.trim_end_matches("_int8");
+                (format!("{module}::{kernel}"), String::new(), "")
             };
             let not = if fast { "if !" } else { "" };
             format!(
                 "let x = i8s({});\n        let (out, scratch) = m.out_i8_and_scratch();\n        \
-                 {not}select::{kernel}(&{p}, x, {}, i8s({}), {}, {}, {}, {}, out, {out_dims}, scratch){guard};",
+                 {not}{path}(&{p}, x, {}, i8s({}), {}, {}, {}, {}, out, {out_dims}{scratch}){guard};",
                 bytes(0)?,
                 dims(0)?,
                 bytes(1)?,
@@ -477,23 +895,10 @@ fn operator(
         }
         OpCode::FullyConnected => {
             let p: FullyConnectedParams = op.params().ok_or_else(|| params("FULLY_CONNECTED"))?;
-            let f = stored_dims(input_id(1).unwrap_or(0))
+            let (batches, depth, units) = fc_dims(model, op)
                 .ok_or_else(|| refuse(name, format!("operator {o}: no filter")))?;
-            let (units, depth) = (f[0], f[1]);
-            let x = tensor(input_id(0))?;
-            let batches = x.byte_len.checked_div(depth).unwrap_or(0);
-            let macs = batches * depth * units;
-            let fast = fast_path_applies(model, op, &output);
-            let (kernel, not, guard, scratch) = if macs * SMALL_FC_SHARE < total_macs(model) {
-                // A layer this small costs more flash in the fast kernel than it saves
-                // instructions: the reference kernel alone (vww's 256 → 2 classifier).
-                (
-                    "fully_connected::fully_connected_int8",
-                    "",
-                    String::new(),
-                    "",
-                )
-            } else if fast {
+            let fast = decision.fast;
+            let (kernel, not, guard, scratch) = if fast && !decision.small {
                 (
                     "select::fully_connected_int8_fast",
                     "if !",
@@ -501,11 +906,14 @@ fn operator(
                     ", scratch",
                 )
             } else {
+                // A layer this small costs more flash in the fast kernel than it saves
+                // instructions (vww's 256 → 2 classifier), or the fast path does not apply
+                // and the DSP kernel would fall back to this: the reference kernel alone.
                 (
-                    "select::fully_connected_int8",
+                    "fully_connected::fully_connected_int8",
                     "",
                     String::new(),
-                    ", scratch",
+                    "",
                 )
             };
             format!(
@@ -526,8 +934,11 @@ fn operator(
             } else {
                 "max_pool2d_int8"
             };
+            // As for a small FULLY_CONNECTED: the DSP pooling kernel is over a kilobyte of
+            // flash, worth it only where pooling is a real share of the work.
+            let module = if decision.small { "pool2d" } else { "select" };
             format!(
-                "let x = i8s({});\n        select::{kernel}(&{}, x, {}, m.out_i8(), {out_dims});",
+                "let x = i8s({});\n        {module}::{kernel}(&{}, x, {}, m.out_i8(), {out_dims});",
                 bytes(0)?,
                 p.rust_literal(),
                 dims(0)?,

@@ -303,7 +303,8 @@ fn float_outputs_match_within_the_golden_tolerance() {
 }
 
 /// The compiled plan calls a DSP fast path alone (no reference fallback linked) exactly where
-/// running it on the host said it applies, and the reference kernel for a tiny classifier.
+/// running it on the host said it applies, the reference kernel for a tiny classifier, and a
+/// kernel that several operators use through one specialised runner.
 #[test]
 fn the_compiled_plan_calls_fast_paths_alone_where_they_apply() {
     let Some(shared) = mote_testdata::shared_dir() else {
@@ -323,14 +324,24 @@ fn the_compiled_plan_calls_fast_paths_alone_where_they_apply() {
     };
     let count = |text: &str, call: &str| text.matches(call).count();
 
-    // kws: five convolutions and four depthwise ones, all on their fast paths; the 64 → 12
-    // classifier (0.03% of the MACs) on the reference kernel.
+    // kws: five convolutions and four depthwise ones, all on their fast paths, each kind
+    // through one shared runner reading the operators' records; the 64 → 12 classifier
+    // (0.03% of the MACs) on the reference kernel, inline.
     let kws = plan("kws_ref_model", Kernels::CortexMDsp);
-    assert_eq!(count(&kws, "if !select::conv2d_int8_fast("), 5, "{kws}");
-    assert_eq!(count(&kws, "if !select::depthwise_conv2d_int8_fast("), 4, "{kws}");
+    assert_eq!(count(&kws, "    conv2d_fast(&MOTE_STEPS.s"), 5, "{kws}");
+    assert_eq!(count(&kws, "    depthwise_conv2d_multichannel_fast(&MOTE_STEPS.s"), 4, "{kws}");
+    assert_eq!(count(&kws, "fn conv2d_fast("), 1, "{kws}");
+    assert_eq!(count(&kws, "_reference("), 0, "{kws}");
     assert_eq!(count(&kws, "select::conv2d_int8("), 0);
     assert_eq!(count(&kws, "select::depthwise_conv2d_int8("), 0);
     assert_eq!(count(&kws, " fully_connected::fully_connected_int8("), 1, "{kws}");
+    // The runner folds what all its operators share (one batch, no dilation) and reads the
+    // rest (the first convolution's stride is 2, the others' 1) from the record.
+    let runner = &kws[kws.find("fn conv2d_fast(").unwrap()..];
+    let runner = &runner[..runner.find("\n}").unwrap()];
+    assert!(runner.contains("dilation_h: 1i32"), "{runner}");
+    assert!(runner.contains("input_shape: [1, "), "{runner}");
+    assert!(runner.contains("stride_h: s.params.stride_h"), "{runner}");
 
     // micro_speech: its one-channel depthwise layer is a convolution (the compiler's
     // rewrite) whose input shares its output's memory, on the fast path alone (`true`); its
@@ -338,7 +349,7 @@ fn the_compiled_plan_calls_fast_paths_alone_where_they_apply() {
     let micro = plan("micro_speech_quantized", Kernels::CortexMDsp);
     assert_eq!(count(&micro, "if !select::conv2d_int8_overlapping("), 1, "{micro}");
     assert_eq!(count(&micro, "scratch, true)"), 1, "{micro}");
-    assert_eq!(count(&micro, "depthwise"), 0, "{micro}");
+    assert_eq!(count(&micro, "depthwise_conv2d_int8"), 0, "{micro}");
     assert_eq!(count(&micro, "if !select::fully_connected_int8_fast("), 1, "{micro}");
     assert_eq!(count(&micro, "select::fully_connected_int8("), 0, "{micro}");
 
@@ -346,5 +357,5 @@ fn the_compiled_plan_calls_fast_paths_alone_where_they_apply() {
     // the plan calls the kernels with their fallback.
     let reference = plan("kws_ref_model", Kernels::Reference);
     assert_eq!(count(&reference, "_fast("), 0, "{reference}");
-    assert_eq!(count(&reference, "select::conv2d_int8("), 5, "{reference}");
+    assert_eq!(count(&reference, "    conv2d_reference(&MOTE_STEPS.s"), 5, "{reference}");
 }

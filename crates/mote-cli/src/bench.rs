@@ -706,7 +706,9 @@ pub struct ElfSizes {
     /// Writable allocated sections (`.data`, `.bss`, `.uninit`): RAM statics, arena
     /// included.
     pub ram_statics_bytes: u64,
-    /// The `MOTE_MODEL` symbol.
+    /// The `MOTE_MODEL` symbol, and with the compiled runtime also `MOTE_STEPS` (the
+    /// operators' records: offsets, shapes and parameters, what a `.mote` artefact's
+    /// operator table holds for the interpreter).
     pub model_bytes: u64,
     /// The `MOTE_TEST_INPUT_*` and `MOTE_EXPECTED_OUTPUT_*` symbols.
     pub test_data_bytes: u64,
@@ -742,7 +744,7 @@ pub fn elf_sizes(path: &Path) -> Result<ElfSizes> {
     }
     for symbol in file.symbols() {
         let Ok(name) = symbol.name() else { continue };
-        if name == "MOTE_MODEL" {
+        if name == "MOTE_MODEL" || name == "MOTE_STEPS" {
             sizes.model_bytes += symbol.size();
         } else if name.starts_with("MOTE_TEST_INPUT_") || name.starts_with("MOTE_EXPECTED_OUTPUT_")
         {

@@ -11,7 +11,9 @@
 //!
 //! [`Memory`] splits the arena around an operator's output and scratch (the interpreter uses
 //! it too), and [`Compiled`] wraps a generated model's `invoke` with the interpreter's
-//! input/output accessors, so that firmware runs either the same way.
+//! input/output accessors, so that firmware runs either the same way. Operators whose kernel
+//! the model calls many times are written as records that one shared runner per kernel reads
+//! ([`steps`]), so that a deep network does not pay a kernel call's code per layer.
 
 use core::ops::Range;
 
@@ -19,7 +21,9 @@ use crate::Error;
 
 /// What generated code calls: the kernels the interpreter selects, and the parameter types.
 pub use mote_format::params;
-pub use mote_kernels::{fully_connected, quantize, select, softmax};
+pub use mote_kernels::{conv2d, depthwise_conv2d, fully_connected, pool2d, quantize, select, softmax};
+
+pub mod steps;
 
 /// The arena split around one operator's output and scratch: those two borrowed mutably,
 /// every other byte readable, so that inputs can be read while the output is written.
