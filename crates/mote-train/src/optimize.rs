@@ -161,16 +161,36 @@ pub fn prune_magnitude(
 /// `fraction` of output channels with the smallest L1 norm (of the batch-norm-folded
 /// weights) is removed along with the matching inputs of the next layers (depthwise
 /// layers follow their input's channels), giving a narrower model of the same template,
-/// which is then fine-tuned.
+/// which is then fine-tuned. With `distill` = `(temperature, alpha)` the fine-tuning learns
+/// from the unpruned model as a teacher as well as from the labels (the objective of
+/// [`distill`]): the pruned network starts from the teacher's own channels, so its soft
+/// outputs are the closest target there is.
 pub fn prune_structured(
     trained: &Model,
     fraction: f32,
     train: &Dataset,
     val: &Dataset,
     cfg: &TrainConfig,
+    distill: Option<(f64, f64)>,
 ) -> Result<Optimized> {
+    if let Some((temperature, alpha)) = distill {
+        if trained.spec.classes().is_none() {
+            return Err(TrainError::Spec(
+                "distilling while pruning needs a classifier".into(),
+            ));
+        }
+        if temperature <= 0.0 || !(0.0..=1.0).contains(&alpha) {
+            return Err(TrainError::Spec(format!(
+                "temperature {temperature} must be > 0 and alpha {alpha} in [0, 1]"
+            )));
+        }
+    }
     let model = remove_channels(trained, fraction, cfg.seed)?;
-    let out = fit(model, train, val, cfg, &Objective::default())?;
+    let objective = Objective {
+        teacher: distill.map(|(t, a)| (trained, t, a)),
+        sparsity: None,
+    };
+    let out = fit(model, train, val, cfg, &objective)?;
     report(trained, out, val)
 }
 

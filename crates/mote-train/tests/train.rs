@@ -212,7 +212,7 @@ fn structured_pruning_really_shrinks_the_network() {
     .unwrap();
     let base = train(spec, &tr, &val, &quiet(6)).unwrap();
     let fine_tune = quiet(8);
-    let pruned = prune_structured(&base.model, 0.5, &tr, &val, &fine_tune).unwrap();
+    let pruned = prune_structured(&base.model, 0.5, &tr, &val, &fine_tune, None).unwrap();
     let (b, a) = (pruned.before, pruned.after);
     assert!(a.macs as f64 <= 0.6 * b.macs as f64, "{pruned}");
     assert!(a.parameters < b.parameters, "{pruned}");
@@ -232,6 +232,14 @@ fn structured_pruning_really_shrinks_the_network() {
         })
         .collect();
     assert_eq!(widths, vec![8, 8, 8]);
+
+    // Fine-tuned on the unpruned model's soft outputs as well: the same narrower network.
+    let distilled =
+        prune_structured(&base.model, 0.5, &tr, &val, &fine_tune, Some((2.0, 0.5))).unwrap();
+    assert_eq!(distilled.after.macs, a.macs, "{distilled}");
+    assert!(distilled.score_after > 0.85, "{distilled}");
+    let bad = prune_structured(&base.model, 0.5, &tr, &val, &fine_tune, Some((2.0, 1.5)));
+    assert!(bad.is_err());
 }
 
 #[test]

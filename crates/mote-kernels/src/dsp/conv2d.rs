@@ -411,9 +411,7 @@ pub fn conv2d_int8_fast(
     output_shape: Shape4,
     scratch: &mut [u8],
 ) -> bool {
-    // Its own copy of the body, with the separate buffers known: the per-block slicing of
-    // `io` folds away (a shared copy cost vww 60 000 instructions of re-slicing).
-    fast_io_body(
+    conv2d_int8_fast_io(
         p,
         &mut ConvIo::Separate { input, output },
         input_shape,
@@ -432,35 +430,6 @@ pub fn conv2d_int8_fast(
 /// of its outputs is written.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_int8_fast_io(
-    p: &Conv2dParams,
-    io: &mut ConvIo<'_>,
-    input_shape: Shape4,
-    filter: &[i8],
-    filter_shape: Shape4,
-    bias: Option<&[i32]>,
-    multiplier: &[i32],
-    shift: &[i32],
-    output_shape: Shape4,
-    scratch: &mut [u8],
-) -> bool {
-    fast_io_body(
-        p,
-        io,
-        input_shape,
-        filter,
-        filter_shape,
-        bias,
-        multiplier,
-        shift,
-        output_shape,
-        scratch,
-    )
-}
-
-/// The body of [`conv2d_int8_fast_io`], inlined into it and into [`conv2d_int8_fast`].
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn fast_io_body(
     p: &Conv2dParams,
     io: &mut ConvIo<'_>,
     input_shape: Shape4,

@@ -165,11 +165,13 @@ pub(crate) fn requant_params(rng: &mut Rng, k: usize, multiplier: &mut [i32], sh
         *m = rng.range(1 << 30, i32::MAX);
         *s = center + rng.range(-2, 2);
         if edgy {
-            match rng.range(0, 5) {
+            match rng.range(0, 6) {
                 0 => *s = rng.range(-31, 31),
                 1 => *s = rng.range(0, 3),
                 2 => *m = 0,
                 3 => *m = rng.range(i32::MIN, -1),
+                // A dead channel, as TFLite leaves them: an output that no input changes.
+                4 => *s = rng.range(-31, -24),
                 _ => *m = rng.range(0, i32::MAX),
             }
         }
