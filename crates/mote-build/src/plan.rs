@@ -11,6 +11,11 @@
 //! every field has its type and alignment without a cast). What the interpreter decodes and
 //! checks on the device, this module decided on the host.
 //!
+//! A kernel that two or more operators call is not called inline from each block: those
+//! operators become records in one `MOTE_STEPS` static and each block one call of a runner
+//! written here for that kernel, which folds in as constants what all its records share
+//! (see `mote_runtime::plan::steps`); person_detection's code went from 28.2 KB to 24.3 KB.
+//!
 //! int8 models only: an artefact with float32 tensors is refused with a message (the
 //! interpreter runs those).
 

@@ -353,9 +353,16 @@ fn the_compiled_plan_calls_fast_paths_alone_where_they_apply() {
     assert_eq!(count(&micro, "if !select::fully_connected_int8_fast("), 1, "{micro}");
     assert_eq!(count(&micro, "select::fully_connected_int8("), 0, "{micro}");
 
-    // Planned for the reference kernels there is no scratch, the fast paths refuse, and
-    // the plan calls the kernels with their fallback.
+    // Planned for the reference kernels there is no scratch and the fast paths refuse: the
+    // plan calls the reference kernels, the four 1×1 convolutions (each pixel to itself) as
+    // the fully-connected one, the four depthwise layers through one shared runner.
     let reference = plan("kws_ref_model", Kernels::Reference);
     assert_eq!(count(&reference, "_fast("), 0, "{reference}");
-    assert_eq!(count(&reference, "    conv2d_reference(&MOTE_STEPS.s"), 5, "{reference}");
+    assert_eq!(count(&reference, " conv2d::conv2d_int8("), 1, "{reference}");
+    assert_eq!(count(&reference, " fully_connected::fully_connected_int8("), 5, "{reference}");
+    assert_eq!(
+        count(&reference, "    depthwise_conv2d_reference(&MOTE_STEPS.s"),
+        4,
+        "{reference}"
+    );
 }

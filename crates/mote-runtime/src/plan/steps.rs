@@ -71,33 +71,59 @@ fn cut<'a>(
     Ok((i8s(x), m))
 }
 
+/// The kernel signature every filter runner calls: parameters, input and its shape, filter
+/// and its shape, bias, multipliers, shifts, output and its shape, scratch; `false` if the
+/// kernel refused (a fast path that does not apply after all).
+type FilterKernel<P> = fn(
+    &P,
+    &[i8],
+    Shape4,
+    &[i8],
+    Shape4,
+    Option<&[i32]>,
+    &[i32],
+    &[i32],
+    &mut [i8],
+    Shape4,
+    &mut [u8],
+) -> bool;
+
+/// Cuts the arena for record `s` and runs `kernel` on it.
+#[inline(always)]
+fn run_filter<P>(
+    s: &FilterStep<P>,
+    arena: &mut [u8],
+    opcode: OpCode,
+    kernel: FilterKernel<P>,
+) -> Result<(), Error> {
+    let bad = || not_as_planned(s.op, opcode);
+    let (x, mut m) = cut(arena, &s.input, &s.output, &s.scratch, bad)?;
+    let (out, scratch) = m.out_i8_and_scratch();
+    let done = kernel(
+        &s.params, x, s.input_shape, i8s(s.filter), s.filter_shape, s.bias, s.multiplier,
+        s.shift, out, s.output_shape, scratch,
+    );
+    if done {
+        Ok(())
+    } else {
+        Err(bad())
+    }
+}
+
 /// CONV_2D through the reference kernel (the host found that the DSP fast path does not
 /// apply, so the DSP kernel would fall back to it).
 #[inline(always)]
 pub fn conv2d_reference(s: &FilterStep<Conv2dParams>, arena: &mut [u8]) -> Result<(), Error> {
-    let bad = || not_as_planned(s.op, OpCode::Conv2d);
-    let (x, mut m) = cut(arena, &s.input, &s.output, &s.scratch, bad)?;
-    conv2d::conv2d_int8(
-        &s.params, x, s.input_shape, i8s(s.filter), s.filter_shape, s.bias, s.multiplier,
-        s.shift, m.out_i8(), s.output_shape,
-    );
-    Ok(())
+    run_filter(s, arena, OpCode::Conv2d, |p, x, xs, f, fs, b, m, sh, out, os, _| {
+        conv2d::conv2d_int8(p, x, xs, f, fs, b, m, sh, out, os);
+        true
+    })
 }
 
 /// CONV_2D through the DSP fast path alone (the host found that it applies).
 #[inline(always)]
 pub fn conv2d_fast(s: &FilterStep<Conv2dParams>, arena: &mut [u8]) -> Result<(), Error> {
-    let bad = || not_as_planned(s.op, OpCode::Conv2d);
-    let (x, mut m) = cut(arena, &s.input, &s.output, &s.scratch, bad)?;
-    let (out, scratch) = m.out_i8_and_scratch();
-    if select::conv2d_int8_fast(
-        &s.params, x, s.input_shape, i8s(s.filter), s.filter_shape, s.bias, s.multiplier,
-        s.shift, out, s.output_shape, scratch,
-    ) {
-        Ok(())
-    } else {
-        Err(bad())
-    }
+    run_filter(s, arena, OpCode::Conv2d, select::conv2d_int8_fast)
 }
 
 /// DEPTHWISE_CONV_2D through the reference kernel (the DSP fast path does not apply).
@@ -106,13 +132,10 @@ pub fn depthwise_conv2d_reference(
     s: &FilterStep<DepthwiseConv2dParams>,
     arena: &mut [u8],
 ) -> Result<(), Error> {
-    let bad = || not_as_planned(s.op, OpCode::DepthwiseConv2d);
-    let (x, mut m) = cut(arena, &s.input, &s.output, &s.scratch, bad)?;
-    depthwise_conv2d::depthwise_conv2d_int8(
-        &s.params, x, s.input_shape, i8s(s.filter), s.filter_shape, s.bias, s.multiplier,
-        s.shift, m.out_i8(), s.output_shape,
-    );
-    Ok(())
+    run_filter(s, arena, OpCode::DepthwiseConv2d, |p, x, xs, f, fs, b, m, sh, out, os, _| {
+        depthwise_conv2d::depthwise_conv2d_int8(p, x, xs, f, fs, b, m, sh, out, os);
+        true
+    })
 }
 
 /// DEPTHWISE_CONV_2D through the DSP fast path alone.
@@ -121,17 +144,7 @@ pub fn depthwise_conv2d_fast(
     s: &FilterStep<DepthwiseConv2dParams>,
     arena: &mut [u8],
 ) -> Result<(), Error> {
-    let bad = || not_as_planned(s.op, OpCode::DepthwiseConv2d);
-    let (x, mut m) = cut(arena, &s.input, &s.output, &s.scratch, bad)?;
-    let (out, scratch) = m.out_i8_and_scratch();
-    if select::depthwise_conv2d_int8_fast(
-        &s.params, x, s.input_shape, i8s(s.filter), s.filter_shape, s.bias, s.multiplier,
-        s.shift, out, s.output_shape, scratch,
-    ) {
-        Ok(())
-    } else {
-        Err(bad())
-    }
+    run_filter(s, arena, OpCode::DepthwiseConv2d, select::depthwise_conv2d_int8_fast)
 }
 
 /// DEPTHWISE_CONV_2D of an input with more than one channel through the DSP fast path
@@ -141,17 +154,12 @@ pub fn depthwise_conv2d_multichannel_fast(
     s: &FilterStep<DepthwiseConv2dParams>,
     arena: &mut [u8],
 ) -> Result<(), Error> {
-    let bad = || not_as_planned(s.op, OpCode::DepthwiseConv2d);
-    let (x, mut m) = cut(arena, &s.input, &s.output, &s.scratch, bad)?;
-    let (out, scratch) = m.out_i8_and_scratch();
-    if select::depthwise_conv2d_int8_fast_multichannel(
-        &s.params, x, s.input_shape, i8s(s.filter), s.filter_shape, s.bias, s.multiplier,
-        s.shift, out, s.output_shape, scratch,
-    ) {
-        Ok(())
-    } else {
-        Err(bad())
-    }
+    run_filter(
+        s,
+        arena,
+        OpCode::DepthwiseConv2d,
+        select::depthwise_conv2d_int8_fast_multichannel,
+    )
 }
 
 /// ADD, both inputs read from the arena.
