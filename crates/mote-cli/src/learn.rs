@@ -211,6 +211,11 @@ pub struct DistillArgs {
     /// Weight of the soft (teacher) term; 1 − alpha goes to the hard labels.
     #[arg(long, default_value_t = 0.7)]
     pub alpha: f64,
+    /// Start the student from the teacher's own most important channels (the teacher
+    /// pruned, smallest channels first, to at most `--ratio` of its parameters) instead of
+    /// from random weights of a narrower template.
+    #[arg(long)]
+    pub from_teacher: bool,
     #[command(flatten)]
     pub training: TrainingArgs,
 }
@@ -697,19 +702,31 @@ pub fn distill(args: &DistillArgs) -> Result<()> {
     if is_autoencoder(&teacher) {
         bail!("distillation takes a classifier as the teacher");
     }
-    let student = student_spec(&teacher, &data, args.ratio)?;
     let train = dataset(&data, &data.train, false)?;
     let val = dataset(&data, &data.val, false)?;
     let cfg = args.training.config(data.kind);
-    let out = mote_train::distill(
-        &teacher,
-        student,
-        &train,
-        &val,
-        &cfg,
-        args.temperature,
-        args.alpha,
-    )
+    let out = if args.from_teacher {
+        mote_train::distill_from_teacher_channels(
+            &teacher,
+            args.ratio as f64,
+            &train,
+            &val,
+            &cfg,
+            args.temperature,
+            args.alpha,
+        )
+    } else {
+        let student = student_spec(&teacher, &data, args.ratio)?;
+        mote_train::distill(
+            &teacher,
+            student,
+            &train,
+            &val,
+            &cfg,
+            args.temperature,
+            args.alpha,
+        )
+    }
     .map_err(|e| anyhow!("distillation: {e}"))?;
     let before = mote_train::export::to_graph(&teacher)?;
     let after = save_checkpoint(&out.trained.model, &args.output)?;

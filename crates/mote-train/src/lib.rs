@@ -22,7 +22,8 @@ pub use dataset::Dataset;
 pub use metrics::Metrics;
 pub use model::Model;
 pub use optimize::{
-    distill, prune_magnitude, prune_structured, qat, remove_channels, Footprint, Optimized,
+    distill, distill_from_teacher_channels, prune_magnitude, prune_structured, qat,
+    remove_channels, Footprint, Optimized,
 };
 pub use spec::{Layer, ModelSpec, Task, Template};
 pub use train::{train, train_model, EpochLog, Masking, TrainConfig, Trained};

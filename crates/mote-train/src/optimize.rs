@@ -125,6 +125,55 @@ pub fn distill(
     report(teacher, trained, val)
 }
 
+/// Knowledge distillation into a student cut from the teacher itself: the teacher's
+/// channels pruned ([`remove_channels`], the smallest L1 norms first) until at most `ratio`
+/// of its parameters remain, then trained on the objective of [`distill`]. The student
+/// starts from the teacher's most important channels instead of from random weights.
+#[allow(clippy::too_many_arguments)]
+pub fn distill_from_teacher_channels(
+    teacher: &Model,
+    ratio: f64,
+    train: &Dataset,
+    val: &Dataset,
+    cfg: &TrainConfig,
+    temperature: f64,
+    alpha: f64,
+) -> Result<Optimized> {
+    if teacher.spec.classes().is_none() {
+        return Err(TrainError::Spec("distillation needs a classifier as the teacher".into()));
+    }
+    if temperature <= 0.0 || !(0.0..=1.0).contains(&alpha) {
+        return Err(TrainError::Spec(format!(
+            "temperature {temperature} must be > 0 and alpha {alpha} in [0, 1]"
+        )));
+    }
+    if !(ratio > 0.0 && ratio < 1.0) {
+        return Err(TrainError::Spec(format!("ratio {ratio} must be in (0, 1)")));
+    }
+    let budget = ratio * Footprint::of(teacher)?.parameters as f64;
+    // The least pruning that fits the budget, in steps of 1% of the channels.
+    let mut student = None;
+    for step in 1..100 {
+        let candidate = remove_channels(teacher, step as f32 / 100.0, cfg.seed)?;
+        if Footprint::of(&candidate)?.parameters as f64 <= budget {
+            student = Some(candidate);
+            break;
+        }
+    }
+    let student = student.ok_or_else(|| {
+        TrainError::Spec(format!(
+            "no pruning of the teacher leaves at most {:.0}% of its parameters",
+            ratio * 100.0
+        ))
+    })?;
+    let objective = Objective {
+        teacher: Some((teacher, temperature, alpha)),
+        sparsity: None,
+    };
+    let trained = fit(student, train, val, cfg, &objective)?;
+    report(teacher, trained, val)
+}
+
 /// Magnitude pruning: the smallest weights of each weight tensor are zeroed on a cubic
 /// schedule over `ramp_epochs`, and the masks stay applied after every step of fine-tuning.
 /// The graph keeps its shape: the zeros pay off only with sparse storage.

@@ -5,8 +5,8 @@ mod common;
 use common::{blobs, quiet};
 use mote_train::metrics::roc_auc;
 use mote_train::{
-    distill, prune_magnitude, prune_structured, qat, train, Dataset, Footprint, Metrics, Model,
-    Template, TrainConfig,
+    distill, distill_from_teacher_channels, prune_magnitude, prune_structured, qat, train,
+    Dataset, Footprint, Metrics, Model, Template, TrainConfig,
 };
 
 fn small_cnn_spec(data: &Dataset, width: usize) -> mote_train::ModelSpec {
@@ -251,6 +251,16 @@ fn distillation_trains_a_smaller_student() {
     let d = distill(&teacher.model, student, &tr, &val, &quiet(6), 4.0, 0.7).unwrap();
     assert!(d.after.parameters * 3 < d.before.parameters, "{d}");
     assert!(d.score_after > 0.85, "{d}");
+
+    // A student cut from the teacher's own channels, at most a quarter of its parameters.
+    let cut =
+        distill_from_teacher_channels(&teacher.model, 0.25, &tr, &val, &quiet(6), 4.0, 0.7)
+            .unwrap();
+    assert!(cut.after.parameters * 4 <= cut.before.parameters, "{cut}");
+    assert!(cut.after.parameters * 8 > cut.before.parameters, "{cut}");
+    assert!(cut.score_after > 0.85, "{cut}");
+    let bad = distill_from_teacher_channels(&teacher.model, 1.5, &tr, &val, &quiet(1), 4.0, 0.7);
+    assert!(bad.is_err());
 }
 
 #[test]
