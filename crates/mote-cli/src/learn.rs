@@ -213,7 +213,8 @@ pub struct DistillArgs {
     pub alpha: f64,
     /// Start the student from the teacher's own most important channels (the teacher
     /// pruned, smallest channels first, to at most `--ratio` of its parameters) instead of
-    /// from random weights of a narrower template.
+    /// from random weights of a narrower template. (On the quickstart's keywords it did
+    /// not help: 86.9% against 87.6% from random weights, one seed each.)
     #[arg(long)]
     pub from_teacher: bool,
     #[command(flatten)]
