@@ -179,18 +179,20 @@ fn module(model: &Model<'_>, name: &str, out_dir: &Path) -> Result<String, Build
             && fast_path_applies(model, &op, &output);
         let small = work(model, &op) * SMALL_OP_SHARE < total;
         let runner = step_runner(model, &op, &output, fast);
-        decisions.push(Decision { fast, small, runner, shared: false });
+        decisions.push(Decision { fast, small, runner });
     }
-    // A runner pays for itself from its second operator.
-    for i in 0..decisions.len() {
-        let Some(runner) = decisions[i].runner else { continue };
-        let uses = decisions.iter().filter(|d| d.runner == Some(runner)).count();
-        decisions[i].shared = uses >= SHARED_RUNNER_MIN_USES;
+    // A runner pays for itself from its second operator: below that, an inline block.
+    let uses = |runner: &str| decisions.iter().filter(|d| d.runner == Some(runner)).count();
+    let unshared: Vec<usize> = (0..decisions.len())
+        .filter(|&o| decisions[o].runner.is_some_and(|r| uses(r) < SHARED_RUNNER_MIN_USES))
+        .collect();
+    for o in unshared {
+        decisions[o].runner = None;
     }
-    if decisions.iter().any(|d| d.shared) {
+    if decisions.iter().any(|d| d.runner.is_some()) {
         let mut records = Vec::new();
         for (o, d) in decisions.iter().enumerate() {
-            let Some(runner) = d.runner.filter(|_| d.shared) else { continue };
+            let Some(runner) = d.runner else { continue };
             let op = model
                 .op(o)
                 .ok_or_else(|| refuse(name, format!("operator {o} is missing")))?;
@@ -239,7 +241,7 @@ fn module(model: &Model<'_>, name: &str, out_dir: &Path) -> Result<String, Build
         let op = model
             .op(o)
             .ok_or_else(|| refuse(name, format!("operator {o} is missing")))?;
-        match d.runner.filter(|_| d.shared) {
+        match d.runner {
             Some(runner) => {
                 let _ = writeln!(
                     out,
@@ -268,10 +270,9 @@ struct Decision {
     /// A FULLY_CONNECTED or pooling small enough to run the reference kernel alone (see
     /// [`SMALL_OP_SHARE`]).
     small: bool,
-    /// The `mote_runtime::plan::steps` runner that can run it from a record.
+    /// The `mote_runtime::plan::steps` runner that runs it from a record (only where enough
+    /// operators use that runner; `None`: an inline block).
     runner: Option<&'static str>,
-    /// It does: enough operators use that runner.
-    shared: bool,
 }
 
 /// The runner of `mote_runtime::plan::steps` that can run `op` from a record: a CONV_2D,
@@ -323,23 +324,10 @@ fn step_runner(
 enum Field {
     /// A value written as is (`op`, ranges, references to the constants).
     Value(&'static str, String),
-    /// The parameters: their type and each field's literal.
-    Params(&'static str, Vec<(String, String)>),
+    /// The parameters: their type and each field's name and literal.
+    Params(&'static str, Vec<(&'static str, String)>),
     /// A shape, each of its four dimensions foldable.
     Shape(&'static str, [usize; 4]),
-}
-
-/// The fields of a parameters literal (`Name { a: 1i32, b: … }`, as `rust_literal` writes).
-fn params_fields(literal: &str) -> Vec<(String, String)> {
-    let inner = literal
-        .split_once('{')
-        .and_then(|(_, rest)| rest.rsplit_once('}'))
-        .map_or("", |(inner, _)| inner);
-    inner
-        .split(", ")
-        .filter_map(|f| f.split_once(": "))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect()
 }
 
 /// An operator's record: its type in `mote_runtime::plan::steps` and its fields.
@@ -349,6 +337,11 @@ struct Record {
 }
 
 impl Record {
+    /// The record type's name without its parameters (`FilterStep`), for struct literals.
+    fn name(&self) -> &'static str {
+        self.ty.split('<').next().unwrap_or(self.ty)
+    }
+
     /// The record as a Rust expression.
     fn literal(&self) -> String {
         let fields: Vec<String> = self
@@ -363,8 +356,7 @@ impl Record {
                 Field::Shape(name, d) => format!("{name}: {d:?}"),
             })
             .collect();
-        let ty = self.ty.split('<').next().unwrap_or(self.ty);
-        format!("{ty} {{ {} }}", fields.join(", "))
+        format!("{} {{ {} }}", self.name(), fields.join(", "))
     }
 }
 
@@ -416,7 +408,7 @@ fn specialised_runner(runner: &str, records: &[&Record]) -> String {
             }
         });
     }
-    let ty = first.ty.split('<').next().unwrap_or(first.ty);
+    let ty = first.name();
     format!(
         "/// `steps::{runner}` for this model's {n} operators that use it.\n\
          #[inline(never)]\n\
@@ -462,16 +454,16 @@ fn record(
         OpCode::Conv2d | OpCode::DepthwiseConv2d => {
             let (ty, pty, p) = if op.opcode == OpCode::Conv2d {
                 let p: Conv2dParams = op.params().ok_or_else(|| params("CONV_2D"))?;
-                ("FilterStep<mote_runtime::plan::params::Conv2dParams>", "Conv2dParams", p.rust_literal())
+                ("FilterStep<mote_runtime::plan::params::Conv2dParams>", "Conv2dParams", p.rust_fields())
             } else {
                 let p: DepthwiseConv2dParams = op.params().ok_or_else(|| params("DEPTHWISE"))?;
-                ("FilterStep<mote_runtime::plan::params::DepthwiseConv2dParams>", "DepthwiseConv2dParams", p.rust_literal())
+                ("FilterStep<mote_runtime::plan::params::DepthwiseConv2dParams>", "DepthwiseConv2dParams", p.rust_fields())
             };
             Record {
                 ty,
                 fields: vec![
                     value("op", o.to_string()),
-                    Field::Params(pty, params_fields(&p)),
+                    Field::Params(pty, p),
                     value("input", arena_range(&tensor(0)?)),
                     Field::Shape("input_shape", dims(op.inputs.get(0))?),
                     value("filter", constant(1)),
@@ -492,7 +484,7 @@ fn record(
                 ty: "AddStep",
                 fields: vec![
                     value("op", o.to_string()),
-                    Field::Params("AddParams", params_fields(&p.rust_literal())),
+                    Field::Params("AddParams", p.rust_fields()),
                     value("input1", arena_range(&a)),
                     Field::Shape("shape1", a.dims4()),
                     value("input2", arena_range(&b)),

@@ -76,12 +76,22 @@ macro_rules! params_struct {
                 Some(Self::from_words(&words))
             }
 
+            /// Each field's name and value as a Rust expression, in declaration order, for
+            /// code that mote-build generates.
+            #[cfg(feature = "std")]
+            pub fn rust_fields(&self) -> std::vec::Vec<(&'static str, std::string::String)> {
+                std::vec![$((stringify!($field), <$ty as Word>::literal(self.$field)),)*]
+            }
+
             /// The parameters as a Rust expression (`Name { … }`, with this module's types in
             /// scope), for code that mote-build generates.
             #[cfg(feature = "std")]
             pub fn rust_literal(&self) -> std::string::String {
-                let mut fields = std::vec::Vec::<std::string::String>::new();
-                $(fields.push(std::format!("{}: {}", stringify!($field), <$ty as Word>::literal(self.$field)));)*
+                let fields: std::vec::Vec<std::string::String> = self
+                    .rust_fields()
+                    .into_iter()
+                    .map(|(name, value)| std::format!("{name}: {value}"))
+                    .collect();
                 std::format!("{} {{ {} }}", stringify!($name), fields.join(", "))
             }
 

@@ -96,6 +96,17 @@ fn report(before: &Model, trained: Trained, val: &Dataset) -> Result<Optimized> 
     })
 }
 
+/// The distillation objective's settings: a positive temperature, a soft-term weight α in
+/// [0, 1].
+fn check_soft_targets(temperature: f64, alpha: f64) -> Result<()> {
+    if temperature <= 0.0 || !(0.0..=1.0).contains(&alpha) {
+        return Err(TrainError::Spec(format!(
+            "temperature {temperature} must be > 0 and alpha {alpha} in [0, 1]"
+        )));
+    }
+    Ok(())
+}
+
 /// Knowledge distillation: trains a fresh `student` on
 /// `α·T²·KL(softmax(teacher/T) ‖ softmax(student/T)) + (1−α)·CE(labels)`.
 pub fn distill(
@@ -112,11 +123,7 @@ pub fn distill(
             "distillation needs a teacher and a student classifying the same classes".into(),
         ));
     }
-    if temperature <= 0.0 || !(0.0..=1.0).contains(&alpha) {
-        return Err(TrainError::Spec(format!(
-            "temperature {temperature} must be > 0 and alpha {alpha} in [0, 1]"
-        )));
-    }
+    check_soft_targets(temperature, alpha)?;
     let objective = Objective {
         teacher: Some((teacher, temperature, alpha)),
         sparsity: None,
@@ -142,11 +149,7 @@ pub fn distill_from_teacher_channels(
     if teacher.spec.classes().is_none() {
         return Err(TrainError::Spec("distillation needs a classifier as the teacher".into()));
     }
-    if temperature <= 0.0 || !(0.0..=1.0).contains(&alpha) {
-        return Err(TrainError::Spec(format!(
-            "temperature {temperature} must be > 0 and alpha {alpha} in [0, 1]"
-        )));
-    }
+    check_soft_targets(temperature, alpha)?;
     if !(ratio > 0.0 && ratio < 1.0) {
         return Err(TrainError::Spec(format!("ratio {ratio} must be in (0, 1)")));
     }
@@ -228,11 +231,7 @@ pub fn prune_structured(
                 "distilling while pruning needs a classifier".into(),
             ));
         }
-        if temperature <= 0.0 || !(0.0..=1.0).contains(&alpha) {
-            return Err(TrainError::Spec(format!(
-                "temperature {temperature} must be > 0 and alpha {alpha} in [0, 1]"
-            )));
-        }
+        check_soft_targets(temperature, alpha)?;
     }
     let model = remove_channels(trained, fraction, cfg.seed)?;
     let objective = Objective {
