@@ -563,6 +563,14 @@ fn work(model: &Model<'_>, op: &OpInfo<'_>) -> usize {
 /// flash, and on an operator that small it saves a few thousand instructions of millions.
 const SMALL_OP_SHARE: usize = 100;
 
+/// A FULLY_CONNECTED layer with fewer multiply-accumulates than this (and more than
+/// 1/[`SMALL_OP_SHARE`] of its model's) runs the compact DSP kernel
+/// (`fully_connected_int8_small`): hello_world's three layers (16, 256 and 16) took 2,824
+/// instructions and 2.7 KB of kernel code through the pair assembly, whose setup per call and
+/// whose Rust path for rows it does not take (rows shorter than eight, an odd last row)
+/// dominate at that size.
+const TINY_FC_MACS: usize = 1024;
+
 /// Multiply-accumulates per inference of the operators that have filters.
 fn total_macs(model: &Model<'_>) -> usize {
     (0..model.op_count())
@@ -895,7 +903,12 @@ fn operator(
             let (batches, depth, units) = fc_dims(model, op)
                 .ok_or_else(|| refuse(name, format!("operator {o}: no filter")))?;
             let fast = decision.fast;
-            let (kernel, not, guard, scratch) = if fast && !decision.small {
+            let tiny = batches * depth * units < TINY_FC_MACS;
+            let (kernel, not, guard, scratch) = if tiny && !decision.small {
+                // A layer of a model made of small layers (hello_world): the compact kernel,
+                // faster there than the pair assembly and two kilobytes smaller.
+                ("select::fully_connected_int8_small", "", String::new(), "")
+            } else if fast && !decision.small {
                 (
                     "select::fully_connected_int8_fast",
                     "if !",

@@ -303,8 +303,9 @@ fn float_outputs_match_within_the_golden_tolerance() {
 }
 
 /// The compiled plan calls a DSP fast path alone (no reference fallback linked) exactly where
-/// running it on the host said it applies, the reference kernel for a tiny classifier, and a
-/// kernel that several operators use through one specialised runner.
+/// running it on the host said it applies, the reference kernel for a tiny classifier, the
+/// compact kernel for a model of small layers, and a kernel that several operators use
+/// through one specialised runner.
 #[test]
 fn the_compiled_plan_calls_fast_paths_alone_where_they_apply() {
     let Some(shared) = mote_testdata::shared_dir() else {
@@ -352,6 +353,12 @@ fn the_compiled_plan_calls_fast_paths_alone_where_they_apply() {
     assert_eq!(count(&micro, "depthwise_conv2d_int8"), 0, "{micro}");
     assert_eq!(count(&micro, "if !select::fully_connected_int8_fast("), 1, "{micro}");
     assert_eq!(count(&micro, "select::fully_connected_int8("), 0, "{micro}");
+
+    // hello_world: three layers of 16, 256 and 16 MACs, each a real share of the model, all
+    // on the compact kernel for small layers (the pair assembly is not linked).
+    let hello = plan("hello_world_int8", Kernels::CortexMDsp);
+    assert_eq!(count(&hello, "select::fully_connected_int8_small("), 3, "{hello}");
+    assert_eq!(count(&hello, "fully_connected_int8_fast("), 0, "{hello}");
 
     // Planned for the reference kernels there is no scratch and the fast paths refuse: the
     // plan calls the reference kernels, the four 1×1 convolutions (each pixel to itself) as

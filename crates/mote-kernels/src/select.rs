@@ -453,6 +453,51 @@ pub fn fully_connected_int8_fast(
     }
 }
 
+/// FULLY_CONNECTED for a layer of a few hundred multiply-accumulates: the compact DSP
+/// kernel ([`crate::dsp::fully_connected::fully_connected_int8_small`]) with DSP, the
+/// reference kernel without. Same result as [`fully_connected_int8`].
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub fn fully_connected_int8_small(
+    p: &FullyConnectedParams,
+    input: &[i8],
+    filter: &[i8],
+    bias: Option<&[i32]>,
+    multiplier: &[i32],
+    shift: &[i32],
+    output: &mut [i8],
+    batches: usize,
+    accum_depth: usize,
+    output_depth: usize,
+) {
+    #[cfg(mote_dsp)]
+    imp::fully_connected::fully_connected_int8_small(
+        p,
+        input,
+        filter,
+        bias,
+        multiplier,
+        shift,
+        output,
+        batches,
+        accum_depth,
+        output_depth,
+    );
+    #[cfg(not(mote_dsp))]
+    crate::fully_connected::fully_connected_int8(
+        p,
+        input,
+        filter,
+        bias,
+        multiplier,
+        shift,
+        output,
+        batches,
+        accum_depth,
+        output_depth,
+    );
+}
+
 /// CONV_2D with input and output in one buffer `buf` (`input` and `output` its ranges, the
 /// output starting at least [`crate::conv2d::overlap_distance`] bytes below the input):
 /// [`conv2d_int8`]'s result, in less memory. `false` (nothing written) if `fast_only` and

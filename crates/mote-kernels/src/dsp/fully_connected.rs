@@ -24,6 +24,7 @@ use super::insn::{
 };
 use super::requant::{exact, Activation, Channels, Scale};
 use super::{scratch_words, word};
+use crate::fixedpoint::multiply_by_quantized_multiplier;
 use crate::scratch::Kernels;
 use mote_format::params::FullyConnectedParams;
 
@@ -329,6 +330,96 @@ fn run(l: &Layer<'_>, output: &mut [i8], scratch: &mut [u8], channels: Option<&C
             }
             out[o] = result(o, dot(row, xs, l.input_offset, &filter[o * k..][..k]));
             o += 1;
+        }
+    }
+}
+
+/// Int8 fully connected layer for layers of a few hundred multiply-accumulates, such as
+/// hello_world's 1 → 16 → 16 → 1: bit-exact with
+/// [`crate::fully_connected::fully_connected_int8`], in a few hundred bytes of flash instead
+/// of the two kilobytes of [`fully_connected_int8`]'s pair assembly, and faster on layers
+/// that small, where the assembly's setup per call and the Rust path of its leftover rows
+/// (a row length below eight, an odd last row) cost more than its inner loop saves.
+///
+/// One row at a time: four filter bytes and four input bytes per step, widened to 16-bit
+/// pairs by SXTB16 and SXTAB16 (which adds the input offset) and multiplied by two SMLAD;
+/// the rest of the row one byte at a time. With a filter zero point other than 0 (which the
+/// int8 quantization spec rules out) every term takes the byte loop, the reference kernel's
+/// arithmetic.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+pub fn fully_connected_int8_small(
+    p: &FullyConnectedParams,
+    input: &[i8],
+    filter: &[i8],
+    bias: Option<&[i32]>,
+    multiplier: &[i32],
+    shift: &[i32],
+    output: &mut [i8],
+    batches: usize,
+    accum_depth: usize,
+    output_depth: usize,
+) {
+    let k = accum_depth;
+    if output_depth == 0 || k == 0 {
+        // No row to walk (k = 0: every output is its requantized bias).
+        crate::fully_connected::fully_connected_int8(
+            p, input, filter, bias, multiplier, shift, output, batches, k, output_depth,
+        );
+        return;
+    }
+    // Per tensor: index 0 for every row (a stride of 0 instead of a branch per row).
+    let quant_len = if multiplier.len() != 1 { output_depth } else { 1 };
+    let (multiplier, shift) = (&multiplier[..quant_len], &shift[..quant_len]);
+    let step = (quant_len != 1) as usize;
+    let bias = bias.map(|b| &b[..output_depth]);
+    let filter = &filter[..output_depth * k];
+    let input_offset = p.input_zero_point.wrapping_neg();
+    let filter_offset = p.filter_zero_point.wrapping_neg();
+    // x + input_offset stays within a 16-bit lane exactly while |offset| + 128 < 2^15 (an
+    // int8 zero point gives at most 128).
+    let words = filter_offset == 0 && (-32_639..=32_639).contains(&input_offset);
+    let whole = if words { k & !3 } else { 0 };
+    let offset2 = pack16(input_offset, input_offset);
+    // The fast requantization (`Scale`) is exact for |acc| < 2^30 and |addend| + |acc| + 2
+    // < 2^31. With |zp| <= 128 and a right shift e <= 22, |addend| = |(2 zp + 1) 2^(e-1)| <
+    // 2^29 + 2^21; so a row qualifies when the products' bound and its |bias| are each below
+    // 2^29, its multiplier is non-negative and its shift is in -22..=-1 (every real layer:
+    // anything else takes the reference's arithmetic).
+    const HALF: u32 = 1 << 29;
+    let zp = p.output_zero_point;
+    let products = k as u64
+        * (128 + input_offset.unsigned_abs() as u64)
+        * (128 + filter_offset.unsigned_abs() as u64);
+    let fast_layer = (-128..=128).contains(&zp) && products < HALF as u64;
+    let act = Activation::new(p.act_min, p.act_max);
+
+    for (x, out) in input[..batches * k].chunks_exact(k).zip(output.chunks_exact_mut(output_depth)) {
+        let (x_words, x_rest) = x.split_at(whole);
+        for (o, (w, y)) in filter.chunks_exact(k).zip(out.iter_mut()).enumerate() {
+            let (w_words, w_rest) = w.split_at(whole);
+            let mut acc = 0i32;
+            for (wc, xc) in w_words.chunks_exact(4).zip(x_words.chunks_exact(4)) {
+                let (wv, xv) = (word(wc), word(xc));
+                acc = smlad(sxtb16(wv), sxtab16(offset2, xv), acc);
+                acc = smlad(sxtb16_ror8(wv), sxtab16_ror8(offset2, xv), acc);
+            }
+            for (&wv, &xv) in w_rest.iter().zip(x_rest) {
+                let term = (wv as i32)
+                    .wrapping_add(filter_offset)
+                    .wrapping_mul((xv as i32).wrapping_add(input_offset));
+                acc = acc.wrapping_add(term);
+            }
+            let b = bias.map_or(0, |b| b[o]);
+            acc = acc.wrapping_add(b);
+            let (m, s) = (multiplier[o * step], shift[o * step]);
+            *y = if fast_layer && m >= 0 && (-22..=-1).contains(&s) && b.unsigned_abs() < HALF {
+                act.apply(Scale::derive(m, s, zp).apply_all([acc.wrapping_mul(2)])[0])
+            } else {
+                let scaled = multiply_by_quantized_multiplier(acc, m, s).wrapping_add(zp);
+                // max then min, as the reference: never panics even if act_min > act_max.
+                scaled.max(p.act_min).min(p.act_max) as i8
+            };
         }
     }
 }

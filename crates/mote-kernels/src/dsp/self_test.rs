@@ -749,7 +749,13 @@ impl FullyConnectedCase {
                 p, input, filter, bias, multiplier, shift, got, b, d, n,
             );
         }
-        compare(NAME, self.seed, expected, got).map(|()| Path::from(fast))
+        compare(NAME, self.seed, expected, got)?;
+        // The compact kernel for small layers, on the same case.
+        got.fill(0);
+        super::fully_connected::fully_connected_int8_small(
+            p, input, filter, bias, multiplier, shift, got, b, d, n,
+        );
+        compare("fully_connected_int8_small", self.seed, expected, got).map(|()| Path::from(fast))
     }
 }
 
