@@ -234,9 +234,14 @@ pub struct EvalArgs {
     /// The split's seed (the one the model was trained with).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Print one JSON object (`accuracy` or `auc`, and `samples`).
+    /// Print one JSON object (`accuracy` or `auc`, `samples`, and for classifiers
+    /// `groups`: the accuracy per speaker or recording, worst first).
     #[arg(long)]
     pub json: bool,
+    /// Also list the accuracy per group (speaker, recording), worst first: which voices or
+    /// machines the model does not generalise to.
+    #[arg(long)]
+    pub by_group: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -796,6 +801,12 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
         );
         if let Some(m) = &score.metrics {
             println!("{m}");
+        }
+        if args.by_group {
+            println!("accuracy by group, worst first:");
+            for g in &score.groups {
+                println!("  {:>7.2}%  {:>5}  {}", g.accuracy * 100.0, g.samples, g.group);
+            }
         }
     }
     Ok(())

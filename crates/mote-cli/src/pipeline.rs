@@ -183,6 +183,38 @@ pub struct Score {
     pub auc: Option<f32>,
     #[serde(skip)]
     pub metrics: Option<mote_train::Metrics>,
+    /// Classifiers: accuracy per group (speaker, recording), worst first, so that a voice
+    /// or a machine the model does not generalise to shows up by name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupScore>,
+}
+
+/// A classifier's accuracy on the samples of one group.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GroupScore {
+    pub group: String,
+    pub samples: usize,
+    pub accuracy: f32,
+}
+
+/// Accuracy per group, worst first (ties by name, for a stable order).
+fn group_scores(groups: &[String], labels: &[usize], predicted: &[usize]) -> Vec<GroupScore> {
+    let mut tally: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
+    for ((group, &label), &guess) in groups.iter().zip(labels).zip(predicted) {
+        let entry = tally.entry(group).or_default();
+        entry.0 += 1;
+        entry.1 += usize::from(label == guess);
+    }
+    let mut scores: Vec<GroupScore> = tally
+        .into_iter()
+        .map(|(group, (samples, correct))| GroupScore {
+            group: group.to_string(),
+            samples,
+            accuracy: correct as f32 / samples as f32,
+        })
+        .collect();
+    scores.sort_by(|a, b| a.accuracy.total_cmp(&b.accuracy).then(a.group.cmp(&b.group)));
+    scores
 }
 
 impl Score {
@@ -230,6 +262,7 @@ pub fn score(model: &HostModel, data: &SplitFeatures, set: &FeatureSet) -> Resul
             accuracy: None,
             auc,
             metrics: None,
+            groups: Vec::new(),
         });
     }
     let predicted: Vec<usize> = outputs
@@ -247,6 +280,7 @@ pub fn score(model: &HostModel, data: &SplitFeatures, set: &FeatureSet) -> Resul
         accuracy: Some(metrics.accuracy()),
         auc: None,
         metrics: Some(metrics),
+        groups: group_scores(&set.groups, &set.labels, &predicted),
     })
 }
 
