@@ -336,10 +336,11 @@ fn run(l: &Layer<'_>, output: &mut [i8], scratch: &mut [u8], channels: Option<&C
 
 /// Int8 fully connected layer for layers of a few hundred multiply-accumulates, such as
 /// hello_world's 1 → 16 → 16 → 1: bit-exact with
-/// [`crate::fully_connected::fully_connected_int8`], in a few hundred bytes of flash instead
-/// of the two kilobytes of [`fully_connected_int8`]'s pair assembly, and faster on layers
-/// that small, where the assembly's setup per call and the Rust path of its leftover rows
-/// (a row length below eight, an odd last row) cost more than its inner loop saves.
+/// [`crate::fully_connected::fully_connected_int8`], in 676 bytes of Cortex-M4 code instead
+/// of the 2.7 KB of [`fully_connected_int8`]'s pair assembly, and no slower on layers that
+/// small, where the assembly's setup per call and the Rust path of its leftover rows (a row
+/// length below eight, an odd last row) cost more than its inner loop saves (hello_world:
+/// 2,801 instructions against 2,824).
 ///
 /// One row at a time: four filter bytes and four input bytes per step, widened to 16-bit
 /// pairs by SXTB16 and SXTAB16 (which adds the input offset) and multiplied by two SMLAD;
