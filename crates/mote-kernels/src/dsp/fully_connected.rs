@@ -19,8 +19,8 @@
 //! arithmetic in Rust.
 
 use super::insn::{
-    fc_pairs, pack16, smlad, sxtab16, sxtab16_ror8, sxtb16, sxtb16_ror8, FcInput, FcPairs,
-    FcQuant,
+    fc_pairs, fc_small_rows, pack16, smlad, sxtab16, sxtab16_ror8, sxtb16, sxtb16_ror8, FcInput,
+    FcPairs, FcQuant, FcSmallRows,
 };
 use super::requant::{exact, Activation, Channels, Scale};
 use super::{scratch_words, word};
@@ -336,17 +336,19 @@ fn run(l: &Layer<'_>, output: &mut [i8], scratch: &mut [u8], channels: Option<&C
 
 /// Int8 fully connected layer for layers of a few hundred multiply-accumulates, such as
 /// hello_world's 1 → 16 → 16 → 1: bit-exact with
-/// [`crate::fully_connected::fully_connected_int8`], in 676 bytes of Cortex-M4 code instead
-/// of the 2.7 KB of [`fully_connected_int8`]'s pair assembly, and no slower on layers that
-/// small, where the assembly's setup per call and the Rust path of its leftover rows (a row
+/// [`crate::fully_connected::fully_connected_int8`], in 1.1 KB of Cortex-M4 code instead of
+/// the 2.7 KB of [`fully_connected_int8`]'s pair assembly, and faster on layers that small,
+/// where the pair assembly's setup per call and the Rust path of its leftover rows (a row
 /// length below eight, an odd last row) cost more than its inner loop saves (hello_world:
-/// 2,801 instructions against 2,824).
+/// 2,148 instructions against 2,824).
 ///
-/// One row at a time: four filter bytes and four input bytes per step, widened to 16-bit
-/// pairs by SXTB16 and SXTAB16 (which adds the input offset) and multiplied by two SMLAD;
-/// the rest of the row one byte at a time. With a filter zero point other than 0 (which the
-/// int8 quantization spec rules out) every term takes the byte loop, the reference kernel's
-/// arithmetic.
+/// The usual layer (one scale for every row, a bias, filter zero point 0, the fast
+/// requantization exact for it) goes through [`fc_small_rows`], one assembly loop per batch
+/// row: per row four filter and four input bytes per step through SXTB16/SXTAB16 (which adds
+/// the input offset) and two SMLAD, the rest byte by byte, then SMMLAR, the clamp and the
+/// store. Anything else takes the same loop in Rust, each row on the fast requantization
+/// where it is exact and on the reference's arithmetic elsewhere; with a filter zero point
+/// other than 0 (which the int8 quantization spec rules out) every term goes byte by byte.
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 pub fn fully_connected_int8_small(
@@ -361,6 +363,9 @@ pub fn fully_connected_int8_small(
     accum_depth: usize,
     output_depth: usize,
 ) {
+    if small_usual(p, input, filter, bias, multiplier, shift, output, batches, accum_depth, output_depth) {
+        return;
+    }
     let k = accum_depth;
     if output_depth == 0 || k == 0 {
         // No row to walk (k = 0: every output is its requantized bias).
@@ -425,6 +430,72 @@ pub fn fully_connected_int8_small(
     }
 }
 
+/// [`fully_connected_int8_small`]'s usual layer — one scale for every row, a bias, filter
+/// zero point 0 — through the assembly of [`fc_small_rows`], one call per batch row, when
+/// the fast requantization is exact for it (the test of the general loop, made once for the
+/// layer: |zp| <= 128, a right shift of 1 to 22, the products' bound below 2^29 and every
+/// |bias| at most 2^29, so |acc| < 2^30 and |addend| + |acc| + 2 < 2^31). `false`, having
+/// written nothing, otherwise. Checked before anything else so that the layer pays for
+/// nothing the general loop needs.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(crate) fn small_usual(
+    p: &FullyConnectedParams,
+    input: &[i8],
+    filter: &[i8],
+    bias: Option<&[i32]>,
+    multiplier: &[i32],
+    shift: &[i32],
+    output: &mut [i8],
+    batches: usize,
+    k: usize,
+    units: usize,
+) -> bool {
+    const HALF: u32 = 1 << 29;
+    let (Some(bias), &[m], &[s]) = (bias, multiplier, shift) else {
+        return false;
+    };
+    let input_offset = p.input_zero_point.wrapping_neg();
+    let zp = p.output_zero_point;
+    if k == 0
+        || units == 0
+        || p.filter_zero_point != 0
+        || !(-32_639..=32_639).contains(&input_offset)
+        || !(-128..=128).contains(&zp)
+        || m < 0
+        || !(-22..=-1).contains(&s)
+        || k as u64 * (128 + input_offset.unsigned_abs() as u64) * 128 >= HALF as u64
+        || input.len() / k < batches
+        || output.len() / units < batches
+    {
+        return false;
+    }
+    let Some(bias) = bias.get(..units) else {
+        return false;
+    };
+    // The OR of the one's-complement magnitudes (|b| for b >= 0, |b| - 1 below) bounds each.
+    if bias.iter().fold(0u32, |bound, &b| bound | (b ^ (b >> 31)) as u32) >= HALF {
+        return false;
+    }
+    let scale = Scale::derive(m, s, zp);
+    let mut rows = FcSmallRows {
+        weights: filter,
+        x: &[],
+        bias,
+        input_offset,
+        multiplier: m,
+        right_shift: scale.right_shift(),
+        addend: scale.addend(),
+        act_min: p.act_min,
+        act_max: p.act_max,
+    };
+    for (b, out) in output.chunks_exact_mut(units).take(batches).enumerate() {
+        rows.x = &input[b * k..][..k];
+        fc_small_rows(&rows, out);
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use crate::dsp::self_test::{FullyConnectedCase, Path, Rng};
@@ -445,6 +516,43 @@ mod tests {
         #[test]
         fn matches_reference(seed in any::<u64>(), max_dim in 1usize..=6) {
             run(seed, max_dim);
+        }
+    }
+
+    /// A hello_world-like layer (per-tensor scale, a bias, rows of whole words and a tail)
+    /// takes the compact kernel's assembly path (emulated here; the device self-test runs
+    /// the same comparisons through the assembly) with the reference's bytes.
+    #[test]
+    fn a_usual_small_layer_takes_the_row_assembly_with_the_reference_bytes() {
+        use mote_format::params::FullyConnectedParams;
+        let rng = &mut Rng::new(7);
+        let (batches, k, units) = (2, 13, 16);
+        let mut input = vec![0i8; batches * k];
+        let mut filter = vec![0i8; units * k];
+        rng.fill_i8(&mut input);
+        rng.fill_i8(&mut filter);
+        let bias: std::vec::Vec<i32> = (0..units).map(|_| rng.range(-5000, 5000)).collect();
+        let (multiplier, shift) = ([1_518_500_250], [-9]);
+        for (act_min, act_max) in [(-128, 127), (-5, 127), (-128, 40)] {
+            let p = FullyConnectedParams {
+                input_zero_point: -128,
+                filter_zero_point: 0,
+                output_zero_point: -5,
+                act_min,
+                act_max,
+                float_act_min: 0.0,
+                float_act_max: 0.0,
+            };
+            let mut expected = vec![0i8; batches * units];
+            crate::fully_connected::fully_connected_int8(
+                &p, &input, &filter, Some(&bias), &multiplier, &shift, &mut expected, batches, k,
+                units,
+            );
+            let mut got = vec![0i8; batches * units];
+            assert!(super::small_usual(
+                &p, &input, &filter, Some(&bias), &multiplier, &shift, &mut got, batches, k, units,
+            ));
+            assert_eq!(got, expected, "act {act_min}..{act_max}");
         }
     }
 

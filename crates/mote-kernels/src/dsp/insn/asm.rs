@@ -12,7 +12,7 @@
 //!
 //! Each function is exactly the same function as its namesake in [`super::emulated`].
 
-use super::{Channels4, Dw3x3Rows, FcInput, FcPairs, FcQuant};
+use super::{Channels4, Dw3x3Rows, FcInput, FcPairs, FcQuant, FcSmallRows};
 use core::arch::asm;
 
 /// See [`super::emulated::smlad`].
@@ -1218,6 +1218,128 @@ pub fn fc_pairs(args: &FcPairs<'_>, out: &mut [i8], pairs: usize) {
             "bne 20b",
             "pop {{r0, r6, r7}}",
             inout("r0") &mut frame as *mut FcFrame => _,
+            out("r1") _,
+            out("r2") _,
+            out("r3") _,
+            out("r4") _,
+            out("r5") _,
+            out("r8") _,
+            out("r9") _,
+            out("r10") _,
+            out("r11") _,
+            out("r12") _,
+            out("lr") _,
+        );
+    }
+}
+
+/// What [`fc_small_rows`]'s assembly reads (byte offsets in the comments).
+#[repr(C)]
+struct FcSmallFrame {
+    x: u32,            // 0
+    words: u32,        // 4: k / 4
+    tail: u32,         // 8: k % 4
+    input_offset: i32, // 12
+    addend: i32,       // 16
+    right_shift: u32,  // 20
+    act_min: i32,      // 24
+    act_max: i32,      // 28
+    weights: u32,      // 32
+    bias: u32,         // 36
+    out: u32,          // 40
+    out_end: u32,      // 44
+    offset2: u32,      // 48: input_offset in both 16-bit lanes
+    multiplier: i32,   // 52
+}
+
+/// Fully connected outputs one row at a time, the same function as
+/// [`super::emulated::fc_small_rows`], in one assembly loop: per row one load of the bias,
+/// ten instructions per four bytes (two LDR, two SXTAB16, two SXTB16, two SMLAD and the
+/// count), six per leftover byte, and fifteen for the requantization (LSL, ADD, SMMLAR, ASR),
+/// the clamp and the store, with every constant in a register or one LDRD away. What the
+/// compiler made of the same loop at the boards' opt-level `s` reloaded eight spilled values
+/// per row. Does nothing unless [`FcSmallRows::fits`].
+#[inline(never)]
+pub fn fc_small_rows(args: &FcSmallRows<'_>, out: &mut [i8]) {
+    if !args.fits(out) {
+        return;
+    }
+    let k = args.x.len();
+    let frame = FcSmallFrame {
+        x: args.x.as_ptr() as u32,
+        words: (k / 4) as u32,
+        tail: (k % 4) as u32,
+        input_offset: args.input_offset,
+        addend: args.addend,
+        right_shift: args.right_shift,
+        act_min: args.act_min,
+        act_max: args.act_max,
+        weights: args.weights.as_ptr() as u32,
+        bias: args.bias.as_ptr() as u32,
+        out: out.as_mut_ptr() as u32,
+        out_end: out.as_mut_ptr().wrapping_add(out.len()) as u32,
+        offset2: super::pack16(args.input_offset, args.input_offset),
+        multiplier: args.multiplier,
+    };
+    // SAFETY: `fits` checked that there is at least one row, one bias per row, `rows * k`
+    // filter bytes and `k` input bytes; the block reads exactly those (LDR, which may be
+    // unaligned on these cores, and LDRSB), the frame (LDRD, word-aligned as `repr(C)` of
+    // words) and writes the `rows` output bytes. The right shift is in 1..=31. It pushes r6
+    // and r7 (which the compiler may not hand out) and pops them at its end, and declares
+    // every other register it writes.
+    unsafe {
+        asm!(
+            "push {{r6, r7}}",
+            "mov r11, r0",
+            "ldrd r0, r8, [r11, #32]",
+            "ldrd r9, r10, [r11, #40]",
+            "ldrd r12, lr, [r11, #48]",
+            // Per row: the bias, then the words of the row.
+            "2:",
+            "ldrd r1, r2, [r11, #0]",
+            "ldr r3, [r8], #4",
+            "cbz r2, 4f",
+            "3:",
+            "ldr r4, [r1], #4",
+            "ldr r5, [r0], #4",
+            "sxtab16 r6, r12, r4",
+            "sxtb16 r7, r5",
+            "smlad r3, r6, r7, r3",
+            "sxtab16 r6, r12, r4, ror #8",
+            "sxtb16 r7, r5, ror #8",
+            "smlad r3, r6, r7, r3",
+            "subs r2, r2, #1",
+            "bne 3b",
+            // The leftover bytes.
+            "4:",
+            "ldrd r2, r6, [r11, #8]",
+            "cbz r2, 6f",
+            "5:",
+            "ldrsb r4, [r1], #1",
+            "ldrsb r5, [r0], #1",
+            "add r4, r4, r6",
+            "mla r3, r4, r5, r3",
+            "subs r2, r2, #1",
+            "bne 5b",
+            // SMMLAR(2 acc, m, addend + sign) >> e, max(act_min), min(act_max), store.
+            "6:",
+            "ldrd r4, r5, [r11, #16]",
+            "ldrd r6, r7, [r11, #24]",
+            "lsls r3, r3, #1",
+            "add r4, r4, r3, asr #31",
+            "smmlar r3, r3, lr, r4",
+            "asrs r3, r3, r5",
+            "cmp r3, r6",
+            "it lt",
+            "movlt r3, r6",
+            "cmp r3, r7",
+            "it gt",
+            "movgt r3, r7",
+            "strb r3, [r9], #1",
+            "cmp r9, r10",
+            "bne 2b",
+            "pop {{r6, r7}}",
+            inout("r0") &frame as *const FcSmallFrame => _,
             out("r1") _,
             out("r2") _,
             out("r3") _,

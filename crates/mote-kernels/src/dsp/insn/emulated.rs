@@ -2,7 +2,7 @@
 //! Manual, ARMv7-M, section A7.7). Used on every target without the DSP extension, and on the
 //! device by the self-test to check the assembly against it.
 
-use super::{hi16, lo16, pack16, Channels4, Dw3x3Rows, FcInput, FcPairs, FcQuant};
+use super::{hi16, lo16, pack16, Channels4, Dw3x3Rows, FcInput, FcPairs, FcQuant, FcSmallRows};
 
 /// `SMLAD`: `acc + x.lo*y.lo + x.hi*y.hi` (signed 16×16 products), low 32 bits of the exact
 /// sum. Each product fits in 32 bits; the hardware sets Q if the sum does not, and keeps the
@@ -201,6 +201,39 @@ pub fn dw3x3_rows(args: &Dw3x3Rows<'_>, out: &mut [i8], step: usize) {
             };
             out[(r * args.cols + i) * step] = v as i8;
         }
+    }
+}
+
+/// Fully connected outputs one row at a time (see [`super::asm::fc_small_rows`]): for each
+/// row, `bias + Σ (x + input_offset) · w`, four bytes at a time with [`smlad`] on
+/// [`sxtb16`]/[`sxtab16`] pairs and the rest byte by byte, doubled, requantized in the fast
+/// form, clamped (max then min) and stored. Does nothing unless [`FcSmallRows::fits`].
+#[inline(never)]
+pub fn fc_small_rows(args: &FcSmallRows<'_>, out: &mut [i8]) {
+    if !args.fits(out) {
+        return;
+    }
+    let x = args.x;
+    let k = x.len();
+    let whole = k & !3;
+    let offset2 = pack16(args.input_offset, args.input_offset);
+    for (o, y) in out.iter_mut().enumerate() {
+        let w = &args.weights[o * k..][..k];
+        let mut acc = args.bias[o];
+        for j in (0..whole).step_by(4) {
+            let wv = u32::from_le_bytes([w[j] as u8, w[j + 1] as u8, w[j + 2] as u8, w[j + 3] as u8]);
+            let xv = u32::from_le_bytes([x[j] as u8, x[j + 1] as u8, x[j + 2] as u8, x[j + 3] as u8]);
+            acc = smlad(sxtab16(offset2, xv), sxtb16(wv), acc);
+            acc = smlad(sxtab16_ror8(offset2, xv), sxtb16_ror8(wv), acc);
+        }
+        for j in whole..k {
+            let term = (w[j] as i32).wrapping_mul((x[j] as i32).wrapping_add(args.input_offset));
+            acc = acc.wrapping_add(term);
+        }
+        let acc2 = acc.wrapping_mul(2);
+        let v = smmlar(acc2, args.multiplier, args.addend.wrapping_add(acc2 >> 31))
+            >> args.right_shift;
+        *y = v.max(args.act_min).min(args.act_max) as i8;
     }
 }
 

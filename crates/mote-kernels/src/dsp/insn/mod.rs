@@ -66,6 +66,43 @@ impl Channels4<'_> {
     }
 }
 
+/// What [`fc_small_rows`] works on: one input row of `k = x.len()` bytes against
+/// `out.len()` filter rows, each output `clamp(requantize(bias + Σ (x + input_offset) · w))`
+/// with one scale for every row, in the fast form of `crate::dsp::requant` on twice the
+/// accumulator (the caller checked it exact for these rows: a non-negative multiplier, a
+/// right shift, no accumulator near 2^30). Filter zero point 0.
+#[derive(Clone, Copy)]
+pub struct FcSmallRows<'a> {
+    /// `out.len()` rows of `k` bytes, one after another.
+    pub weights: &'a [i8],
+    pub x: &'a [i8],
+    /// One per row.
+    pub bias: &'a [i32],
+    /// `-input_zero_point`; `|input_offset| + 128` must fit in 16 bits.
+    pub input_offset: i32,
+    pub multiplier: i32,
+    /// The right shift `e`, `1..=31`.
+    pub right_shift: u32,
+    /// `2^(e-1) + zero_point · 2^e` (`crate::dsp::requant`'s addend).
+    pub addend: i32,
+    pub act_min: i32,
+    pub act_max: i32,
+}
+
+impl FcSmallRows<'_> {
+    /// Whether the rows and their outputs fit (everything the functions read and write is in
+    /// bounds); they do nothing otherwise.
+    #[inline]
+    pub fn fits(&self, out: &[i8]) -> bool {
+        let rows = out.len();
+        rows > 0
+            && self.bias.len() >= rows
+            && self.weights.len() / rows >= self.x.len()
+            && (1..=31).contains(&self.right_shift)
+            && (-32_639..=32_639).contains(&self.input_offset)
+    }
+}
+
 /// The input of [`fc_pairs`]: the int8 row itself, or its expansion into 16-bit pairs.
 #[derive(Clone, Copy)]
 pub enum FcInput<'a> {
