@@ -48,10 +48,11 @@ def log(*args):
 # mote
 
 
-def run_mote(mote, model_path, timeout, runtime):
-    """`mote bench --json --runtime RUNTIME`: the report dict, or {"error": …}."""
+def run_mote(mote, model_path, timeout, runtime, kernels):
+    """`mote bench --json --runtime RUNTIME --kernels KERNELS`: the report dict, or
+    {"error": …}."""
     cmd = [mote, "bench", str(model_path), "--board", BOARD, "--json",
-           "--timeout", str(timeout), "--runtime", runtime]
+           "--timeout", str(timeout), "--runtime", runtime, "--kernels", kernels]
     log("$", " ".join(cmd))
     p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     for line in p.stdout.splitlines():
@@ -364,6 +365,9 @@ def main():
     ap.add_argument("--no-microflow", action="store_true")
     ap.add_argument("--runtime", choices=["interpreter", "compiled"], default="interpreter",
                     help="how mote runs the model on the device (mote bench --runtime)")
+    ap.add_argument("--kernels", choices=["auto", "reference"], default="auto",
+                    help="which kernels mote's firmware links (mote bench --kernels): auto = "
+                         "the DSP kernels, reference = the smallest code")
     ap.add_argument("models", nargs="*", help="a subset of the models (default: all)")
     args = ap.parse_args()
 
@@ -378,7 +382,7 @@ def main():
     for name, rel in chosen:
         path = args.shared / "models" / rel
         log(f"== mote: {name}")
-        results[name] = {"mote": run_mote(args.mote, path, args.timeout, args.runtime)}
+        results[name] = {"mote": run_mote(args.mote, path, args.timeout, args.runtime, args.kernels)}
         if "error" in results[name]["mote"]:
             log("   ", results[name]["mote"]["error"])
         if name in MICROFLOW_MODELS and not args.no_microflow:
@@ -391,7 +395,8 @@ def main():
                 results[name]["microflow"] = {"error": str(e)}
 
     md = tables(results, anchors,
-                f"{describe_tree(args.root)} mote's runtime: {args.runtime}.")
+                f"{describe_tree(args.root)} mote's runtime: {args.runtime}; kernels: "
+                f"{'the DSP kernels' if args.kernels == 'auto' else 'the reference kernels'}.")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(md + "\n")
     if args.json_out:

@@ -6,7 +6,7 @@
 # Prints one markdown table per metric group and writes them to target/bench/cortex_m4.md
 # (every figure also to target/bench/cortex_m4.json).
 #
-# Usage: bench/cortex_m4.sh [--no-microflow] [--runtime interpreter|compiled] [MODEL...]     (default: every model)
+# Usage: bench/cortex_m4.sh [--no-microflow] [--runtime interpreter|compiled] [--kernels auto|reference] [MODEL...]     (default: every model)
 # Needs qemu-system-arm, the thumbv7em-none-eabihf target, python3 (standard library only),
 # the reference data in ../shared (or $MOTE_SHARED) and, the first time, crates.io.
 set -euo pipefail

@@ -264,7 +264,7 @@ impl Embed {
                     source,
                 }
             })?;
-            plan::write(&validated, &name, out_dir)?;
+            plan::write(&validated, &name, out_dir, self.kernels)?;
         }
         let input_files = inputs
             .iter()

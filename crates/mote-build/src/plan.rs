@@ -28,7 +28,7 @@ use mote_format::params::{
 };
 use mote_format::{DType, Location, Model, OpCode, OpInfo, TensorInfo};
 
-use crate::{write_if_changed, BuildError};
+use crate::{write_if_changed, BuildError, Kernels};
 
 /// The name of the module file written next to `mote_model.rs`.
 pub const PLAN_FILE: &str = "mote_plan.rs";
@@ -39,8 +39,13 @@ const SCRATCH_INPUT: usize = 5;
 
 /// Writes [`PLAN_FILE`] (and one `plan_const_<t>.bin` per int8 constant) into `out_dir` for
 /// the validated artefact `model`.
-pub(crate) fn write(model: &Model<'_>, name: &str, out_dir: &Path) -> Result<(), BuildError> {
-    let text = module(model, name, out_dir)?;
+pub(crate) fn write(
+    model: &Model<'_>,
+    name: &str,
+    out_dir: &Path,
+    kernels: Kernels,
+) -> Result<(), BuildError> {
+    let text = module(model, name, out_dir, kernels)?;
     write_if_changed(&out_dir.join(PLAN_FILE), text.as_bytes())
 }
 
@@ -57,7 +62,12 @@ fn arena_range(t: &TensorInfo) -> String {
 }
 
 /// The generated module's text.
-fn module(model: &Model<'_>, name: &str, out_dir: &Path) -> Result<String, BuildError> {
+fn module(
+    model: &Model<'_>,
+    name: &str,
+    out_dir: &Path,
+    kernels: Kernels,
+) -> Result<String, BuildError> {
     if (0..model.tensor_count())
         .filter_map(|t| model.tensor(t))
         .any(|t| t.dtype == DType::Float32)
@@ -165,6 +175,9 @@ fn module(model: &Model<'_>, name: &str, out_dir: &Path) -> Result<String, Build
     // Each operator's kernel decisions, made once: whether the DSP fast path applies, and
     // which shared runner (if any) could run it from a record.
     let total = total_macs(model);
+    // The DSP kernels' fast paths and the compact fully-connected kernel only where the
+    // firmware was planned for them (`Kernels::Reference`: the smallest code, any core).
+    let dsp = kernels == Kernels::CortexMDsp;
     let mut decisions = Vec::with_capacity(model.op_count());
     for o in 0..model.op_count() {
         let op = model
@@ -176,8 +189,11 @@ fn module(model: &Model<'_>, name: &str, out_dir: &Path) -> Result<String, Build
                 op.opcode,
                 OpCode::Conv2d | OpCode::DepthwiseConv2d | OpCode::FullyConnected
             )
+            && dsp
             && fast_path_applies(model, &op, &output);
-        let small = work(model, &op) * SMALL_OP_SHARE < total;
+        // Planned for the reference kernels, every FULLY_CONNECTED and pooling runs its
+        // reference kernel (as a small one does).
+        let small = !dsp || work(model, &op) * SMALL_OP_SHARE < total;
         let runner = step_runner(model, &op, &output, fast);
         decisions.push(Decision { fast, small, runner });
     }

@@ -360,6 +360,12 @@ fn the_compiled_plan_calls_fast_paths_alone_where_they_apply() {
     assert_eq!(count(&hello, "select::fully_connected_int8_small("), 3, "{hello}");
     assert_eq!(count(&hello, "fully_connected_int8_fast("), 0, "{hello}");
 
+    // Planned for the reference kernels (the Cortex-M0, or `MOTE_KERNELS=reference`), the
+    // same layers run the reference kernel.
+    let hello = plan("hello_world_int8", Kernels::Reference);
+    assert_eq!(count(&hello, " fully_connected::fully_connected_int8("), 3, "{hello}");
+    assert_eq!(count(&hello, "_small("), 0, "{hello}");
+
     // Planned for the reference kernels there is no scratch and the fast paths refuse: the
     // plan calls the reference kernels, the four 1×1 convolutions (each pixel to itself) as
     // the fully-connected one, the four depthwise layers through one shared runner.
@@ -372,4 +378,19 @@ fn the_compiled_plan_calls_fast_paths_alone_where_they_apply() {
         4,
         "{reference}"
     );
+}
+
+/// `MOTE_KERNELS`: unset or `auto` follows the target, `reference` forces the reference
+/// kernels, anything else is an error naming the variable.
+#[test]
+fn mote_kernels_names_the_kernels_or_refuses() {
+    use crate::firmware::kernels_named;
+    let m4 = "thumbv7em-none-eabihf";
+    let m0 = "thumbv6m-none-eabi";
+    assert_eq!(kernels_named(None, m4).unwrap(), Kernels::CortexMDsp);
+    assert_eq!(kernels_named(Some(" auto "), m4).unwrap(), Kernels::CortexMDsp);
+    assert_eq!(kernels_named(Some("auto"), m0).unwrap(), Kernels::Reference);
+    assert_eq!(kernels_named(Some("reference"), m4).unwrap(), Kernels::Reference);
+    let e = kernels_named(Some("fast"), m4).unwrap_err().to_string();
+    assert!(e.contains("MOTE_KERNELS") && e.contains("fast"), "{e}");
 }

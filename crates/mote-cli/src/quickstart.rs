@@ -251,6 +251,7 @@ fn on_device(
         runs: 2,
         per_op: false,
         runtime: crate::bench::DeviceRuntime::Interpreter,
+        kernels: crate::bench::DeviceKernels::Auto,
         timeout: 600,
     })?;
     anyhow::ensure!(

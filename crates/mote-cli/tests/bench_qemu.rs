@@ -220,6 +220,40 @@ fn compiled_models_match_tflm_with_less_code_than_the_interpreter() {
     }
     // A float model is refused with a message, not built.
     let float = golden(&shared, "hello_world_float").model;
+    refuses_float(&float);
+}
+
+/// `--kernels reference` on the Cortex-M4: the reference kernels alone, the same outputs as
+/// TFLM's in less code (and more instructions) than the DSP kernels, compiled.
+#[test]
+fn reference_kernels_on_the_cortex_m4_match_tflm_in_less_code() {
+    let Some(shared) = prerequisites() else {
+        return;
+    };
+    let _guard = FIRMWARE.lock().unwrap_or_else(|e| e.into_inner());
+    let model = golden(&shared, "micro_speech_quantized").model;
+    let compiled = ["--runtime", "compiled"];
+    let dsp = bench_json_with(&model, "mps2-an386", &compiled);
+    let reference =
+        bench_json_with(&model, "mps2-an386", &["--runtime", "compiled", "--kernels", "reference"]);
+    let int = |r: &serde_json::Value, key: &str| r[key].as_u64().unwrap_or_default();
+    println!(
+        "micro_speech on mps2-an386, compiled: DSP kernels {} instructions, code {}; reference \
+         kernels {}, {}",
+        int(&dsp, "instructions"),
+        int(&dsp, "code_bytes"),
+        int(&reference, "instructions"),
+        int(&reference, "code_bytes"),
+    );
+    assert_eq!(reference["kernels"], "reference", "{reference}");
+    assert_eq!(dsp["kernels"], "auto", "{dsp}");
+    assert_eq!(reference["outputs_match"], true, "{reference}");
+    assert_eq!(reference["host_matches_golden"], true, "{reference}");
+    assert!(int(&reference, "code_bytes") < int(&dsp, "code_bytes"), "{reference} vs {dsp}");
+    assert!(int(&reference, "instructions") > int(&dsp, "instructions"), "{reference} vs {dsp}");
+}
+
+fn refuses_float(float: &Path) {
     let out = mote(&[
         "bench",
         float.to_str().unwrap(),
