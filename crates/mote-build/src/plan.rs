@@ -283,8 +283,8 @@ const SHARED_RUNNER_MIN_USES: usize = 2;
 struct Decision {
     /// The DSP fast path applies (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED).
     fast: bool,
-    /// A FULLY_CONNECTED or pooling small enough to run the reference kernel alone (see
-    /// [`SMALL_OP_SHARE`]).
+    /// A FULLY_CONNECTED or pooling that runs the reference kernel alone: small enough (see
+    /// [`SMALL_OP_SHARE`]), or planned for the reference kernels.
     small: bool,
     /// The `mote_runtime::plan::steps` runner that runs it from a record (only where enough
     /// operators use that runner; `None`: an inline block).
