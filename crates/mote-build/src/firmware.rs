@@ -16,8 +16,9 @@
 //!   announced to the firmware as `cfg(mote_compiled)`.
 //! - `MOTE_KERNELS` — `auto` (default: the Cortex-M DSP kernels on cores with the DSP
 //!   extension, the reference kernels elsewhere) or `reference`: the reference kernels on
-//!   any core, the smallest code (micro_speech on the Cortex-M4: 11.8 KB instead of 17.2 KB,
-//!   5.1 M instructions instead of 1.2 M).
+//!   any core, the smallest code with `MOTE_RUNTIME=compiled` (micro_speech on the Cortex-M4:
+//!   10.8 KB instead of 17.2 KB, 5.16 M instructions instead of 1.17 M; the interpreter links
+//!   the core's own kernels whatever the plan).
 //!
 //! The board's `memory.x` gives flash and RAM; it is copied into `OUT_DIR` with a linker
 //! assertion that the statics leave the stack reserve free, so the real link checks what the

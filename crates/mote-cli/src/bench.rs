@@ -51,7 +51,8 @@ pub struct BenchArgs {
     /// Which kernels the firmware links: `auto` (the Cortex-M DSP kernels on cores with the
     /// DSP extension, the reference kernels elsewhere) or `reference` (the reference kernels
     /// on any core: the smallest code, more instructions — micro_speech on the Cortex-M4,
-    /// compiled: 11.8 KB of code and 5.1 M instructions instead of 17.2 KB and 1.2 M).
+    /// compiled: 10.8 KB of code and 5.16 M instructions instead of 17.2 KB and 1.17 M).
+    /// `reference` needs `--runtime compiled`.
     #[arg(long, value_enum, default_value_t = DeviceKernels::Auto)]
     pub kernels: DeviceKernels,
     /// Give up on QEMU after this many seconds.
@@ -379,6 +380,12 @@ pub fn bench(args: &BenchArgs) -> Result<BenchReport> {
     }
     if args.runs == 0 {
         bail!("--runs must be at least 1");
+    }
+    if args.kernels == DeviceKernels::Reference && args.runtime != DeviceRuntime::Compiled {
+        bail!(
+            "--kernels reference needs --runtime compiled: the interpreter links the core's own \
+             kernels whatever the plan"
+        );
     }
     let model_path = args
         .model

@@ -437,3 +437,18 @@ fn compile_writes_only_its_output() {
     );
     assert!(!again.exists());
 }
+
+/// `--kernels reference` with the interpreter is refused before anything is built: the
+/// interpreter links the core's own kernels, so the flag would change nothing.
+#[test]
+fn reference_kernels_with_the_interpreter_are_refused() {
+    let out = mote(&[
+        &"bench",
+        &"model.tflite",
+        &"--board",
+        &"mps2-an386",
+        &"--kernels",
+        &"reference",
+    ]);
+    one_line_error(&out, &["--kernels reference", "--runtime compiled"]);
+}
