@@ -467,6 +467,7 @@ pub(crate) fn small_usual(
         || k as u64 * (128 + input_offset.unsigned_abs() as u64) * 128 >= HALF as u64
         || input.len() / k < batches
         || output.len() / units < batches
+        || filter.len() / units < k
     {
         return false;
     }
