@@ -340,7 +340,7 @@ fn run(l: &Layer<'_>, output: &mut [i8], scratch: &mut [u8], channels: Option<&C
 /// the 2.7 KB of [`fully_connected_int8`]'s pair assembly, and faster on layers that small,
 /// where the pair assembly's setup per call and the Rust path of its leftover rows (a row
 /// length below eight, an odd last row) cost more than its inner loop saves (hello_world:
-/// 2,160 instructions against 2,824).
+/// 2,154 instructions against 2,824).
 ///
 /// The usual layer (one scale for every row, a bias, filter zero point 0, the fast
 /// requantization exact for it) goes through [`fc_small_rows`], one assembly loop per batch
@@ -387,17 +387,13 @@ pub fn fully_connected_int8_small(
     let words = filter_offset == 0 && (-32_639..=32_639).contains(&input_offset);
     let whole = if words { k & !3 } else { 0 };
     let offset2 = pack16(input_offset, input_offset);
-    // The fast requantization (`Scale`) is exact for |acc| < 2^30 and |addend| + |acc| + 2
-    // < 2^31. With |zp| <= 128 and a right shift e <= 22, |addend| = |(2 zp + 1) 2^(e-1)| <
-    // 2^29 + 2^21; so a row qualifies when the products' bound and its |bias| are each below
-    // 2^29, its multiplier is non-negative and its shift is in -22..=-1 (every real layer:
+    // A row qualifies for the fast requantization as `SMALL_BOUND` says (every real layer:
     // anything else takes the reference's arithmetic).
-    const HALF: u32 = 1 << 29;
     let zp = p.output_zero_point;
     let products = k as u64
         * (128 + input_offset.unsigned_abs() as u64)
         * (128 + filter_offset.unsigned_abs() as u64);
-    let fast_layer = (-128..=128).contains(&zp) && products < HALF as u64;
+    let fast_layer = (-128..=128).contains(&zp) && products < SMALL_BOUND as u64;
     let act = Activation::new(p.act_min, p.act_max);
 
     for (x, out) in input[..batches * k].chunks_exact(k).zip(output.chunks_exact_mut(output_depth)) {
@@ -419,7 +415,7 @@ pub fn fully_connected_int8_small(
             let b = bias.map_or(0, |b| b[o]);
             acc = acc.wrapping_add(b);
             let (m, s) = (multiplier[o * step], shift[o * step]);
-            *y = if fast_layer && m >= 0 && (-22..=-1).contains(&s) && b.unsigned_abs() < HALF {
+            *y = if fast_layer && small_scale(m, s) && b.unsigned_abs() < SMALL_BOUND {
                 act.apply(Scale::derive(m, s, zp).apply_all([acc.wrapping_mul(2)])[0])
             } else {
                 let scaled = multiply_by_quantized_multiplier(acc, m, s).wrapping_add(zp);
@@ -430,11 +426,23 @@ pub fn fully_connected_int8_small(
     }
 }
 
+/// The fast requantization (`Scale`) is exact for |acc| < 2^30 and |addend| + |acc| + 2 <
+/// 2^31. With |zp| <= 128 and a right shift e <= 22 ([`small_scale`]), |addend| =
+/// |(2 zp + 1) 2^(e-1)| < 2^29 + 2^21; so [`fully_connected_int8_small`] takes it for a row
+/// whose products' bound and |bias| are each below this.
+const SMALL_BOUND: u32 = 1 << 29;
+
+/// A multiplier and shift [`SMALL_BOUND`]'s argument covers: non-negative, right shift 1–22.
+#[inline(always)]
+fn small_scale(multiplier: i32, shift: i32) -> bool {
+    multiplier >= 0 && (-22..=-1).contains(&shift)
+}
+
 /// [`fully_connected_int8_small`]'s usual layer — one scale for every row, a bias, filter
 /// zero point 0 — through the assembly of [`fc_small_rows`], one call per batch row, when
 /// the fast requantization is exact for it (the test of the general loop, made once for the
-/// layer: |zp| <= 128, a right shift of 1 to 22, the products' bound below 2^29 and every
-/// |bias| at most 2^29, so |acc| < 2^30 and |addend| + |acc| + 2 < 2^31). `false`, having
+/// layer: |zp| <= 128, [`small_scale`], the products' bound below [`SMALL_BOUND`] and every
+/// |bias| at most it, so |acc| < 2^30 and |addend| + |acc| + 2 < 2^31). `false`, having
 /// written nothing, otherwise. Checked before anything else so that the layer pays for
 /// nothing the general loop needs.
 #[allow(clippy::too_many_arguments)]
@@ -451,7 +459,6 @@ pub(crate) fn small_usual(
     k: usize,
     units: usize,
 ) -> bool {
-    const HALF: u32 = 1 << 29;
     let (Some(bias), &[m], &[s]) = (bias, multiplier, shift) else {
         return false;
     };
@@ -462,9 +469,8 @@ pub(crate) fn small_usual(
         || p.filter_zero_point != 0
         || !(-32_639..=32_639).contains(&input_offset)
         || !(-128..=128).contains(&zp)
-        || m < 0
-        || !(-22..=-1).contains(&s)
-        || k as u64 * (128 + input_offset.unsigned_abs() as u64) * 128 >= HALF as u64
+        || !small_scale(m, s)
+        || k as u64 * (128 + input_offset.unsigned_abs() as u64) * 128 >= SMALL_BOUND as u64
         || input.len() / k < batches
         || output.len() / units < batches
         || filter.len() / units < k
@@ -475,7 +481,7 @@ pub(crate) fn small_usual(
         return false;
     };
     // The OR of the one's-complement magnitudes (|b| for b >= 0, |b| - 1 below) bounds each.
-    if bias.iter().fold(0u32, |bound, &b| bound | (b ^ (b >> 31)) as u32) >= HALF {
+    if bias.iter().fold(0u32, |bound, &b| bound | (b ^ (b >> 31)) as u32) >= SMALL_BOUND {
         return false;
     }
     let scale = Scale::derive(m, s, zp);
