@@ -100,6 +100,14 @@ impl FeatureSet {
         self.subset(&keep)
     }
 
+    /// The samples whose group is one of `groups`.
+    pub fn only_groups(&self, groups: &[String]) -> FeatureSet {
+        let keep: Vec<usize> = (0..self.len())
+            .filter(|&i| groups.contains(&self.groups[i]))
+            .collect();
+        self.subset(&keep)
+    }
+
     fn subset(&self, indices: &[usize]) -> FeatureSet {
         let mut out = FeatureSet::empty(&self.sample_shape);
         for &i in indices {

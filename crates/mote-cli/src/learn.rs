@@ -242,6 +242,11 @@ pub struct EvalArgs {
     /// machines the model does not generalise to.
     #[arg(long)]
     pub by_group: bool,
+    /// Score only the samples of this group (a speaker, a voice, a recording, as
+    /// `--by-group` names them); repeat for several. The confusion matrix then shows which
+    /// classes that voice or machine gets wrong.
+    #[arg(long = "group", value_name = "GROUP")]
+    pub groups: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -756,6 +761,29 @@ pub fn distill(args: &DistillArgs) -> Result<()> {
     Ok(())
 }
 
+/// The samples of `set` whose group is one of `groups`; an error naming each group the
+/// split does not hold (with the split's own groups, so that a typo is easy to see).
+fn only_groups(set: &FeatureSet, groups: &[String], split: SplitArg) -> Result<FeatureSet> {
+    let present: std::collections::BTreeSet<&str> = set.groups.iter().map(String::as_str).collect();
+    let missing: Vec<&str> = groups
+        .iter()
+        .map(String::as_str)
+        .filter(|g| !present.contains(g))
+        .collect();
+    if !missing.is_empty() {
+        let shown: Vec<&str> = present.iter().take(12).copied().collect();
+        bail!(
+            "no sample of group {} in the {} split (it holds {} groups: {}{})",
+            missing.join(", "),
+            format!("{split:?}").to_lowercase(),
+            present.len(),
+            shown.join(", "),
+            if present.len() > shown.len() { ", …" } else { "" }
+        );
+    }
+    Ok(set.only_groups(groups))
+}
+
 /// `mote eval`.
 pub fn eval(args: &EvalArgs) -> Result<()> {
     let data = load_data(&args.data, args.seed, args.json)?;
@@ -784,15 +812,30 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
             args.split
         );
     }
+    let chosen;
+    let set = if args.groups.is_empty() {
+        set
+    } else {
+        chosen = only_groups(set, &args.groups, args.split)?;
+        &chosen
+    };
     let score = pipeline::score(&model, &data, set)?;
     if args.json {
         let mut v = serde_json::to_value(&score)?;
         v["model"] = args.model.display().to_string().into();
         v["split"] = format!("{:?}", args.split).to_lowercase().into();
+        if !args.groups.is_empty() {
+            v["only_groups"] = args.groups.clone().into();
+        }
         println!("{v}");
     } else {
+        let only = if args.groups.is_empty() {
+            String::new()
+        } else {
+            format!(", group {}", args.groups.join(", "))
+        };
         println!(
-            "{} on {} ({:?} split, {} samples): {}",
+            "{} on {} ({:?} split{only}, {} samples): {}",
             args.model.display(),
             args.data.display(),
             args.split,

@@ -134,6 +134,33 @@ fn keyword_pipeline_small() {
     let acc = eval["accuracy"].as_f64().expect("accuracy");
     assert!((0.0..=1.0).contains(&acc));
     assert!(eval["samples"].as_u64().unwrap() > 0);
+    // --group scores one voice alone: its figures are that voice's line of the per-group
+    // list; a group the split does not hold is an error that names it.
+    let voice = &eval["groups"][0];
+    let name = voice["group"].as_str().expect("a group name");
+    let text = run_ok(
+        mote()
+            .arg("eval")
+            .arg(int8.with_extension("mote"))
+            .arg(&data)
+            .args(["--json", "--group", name]),
+    );
+    let alone: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(alone["samples"], voice["samples"]);
+    assert_eq!(alone["accuracy"], voice["accuracy"]);
+    assert_eq!(alone["groups"].as_array().map(Vec::len), Some(1));
+    let out = mote()
+        .arg("eval")
+        .arg(int8.with_extension("mote"))
+        .arg(&data)
+        .args(["--group", "no-such-voice"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("no sample of group no-such-voice"),
+        "{stderr}"
+    );
     // The int8 input is the front end's own quantization: scale 1/256, zero point -128.
     let raw = std::fs::read(int8.with_extension("tflite")).unwrap();
     let graph = mote_ir_of(&raw);
