@@ -38,8 +38,8 @@ pub struct QuickstartArgs {
     #[arg(long, default_value_t = 30)]
     pub epochs: usize,
     /// Scale of the DS-CNN's channel counts (1 = the widest that fits a 20 KB int8 arena).
-    /// The default half width trains about twice as fast (30 epochs in 146 s vs ~270 s on 2
-    /// cores); the full width is more accurate on held-out voices (float 90.7% vs 86.4% on
+    /// The default half width trains about twice as fast (30 epochs in 160 s vs ~310 s on 2
+    /// cores); the full width is more accurate on held-out voices (float 90.9% vs 85.8% on
     /// the default 6,000 clips, seed 0).
     #[arg(long, default_value_t = 0.5)]
     pub width: f32,

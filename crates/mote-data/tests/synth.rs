@@ -47,6 +47,29 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
+/// espeak-ng speaks with the accent's default voice, without a word, when a variant name is
+/// not one of its files: every variant the generator names must be in its list.
+#[test]
+fn keyword_espeak_variants_exist() {
+    if !have_tts() {
+        return;
+    }
+    let out = std::process::Command::new("espeak-ng")
+        .arg("--voices=variant")
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let files: Vec<&str> = listing
+        .lines()
+        .filter_map(|line| line.split_whitespace().find(|w| w.starts_with("!v/")))
+        .map(|f| &f[3..])
+        .collect();
+    assert!(files.len() > 20, "espeak-ng --voices=variant:\n{listing}");
+    let names = mote_data::synth::keywords::espeak_variant_names();
+    let missing: Vec<_> = names.iter().filter(|n| !files.contains(n)).collect();
+    assert!(missing.is_empty(), "not espeak-ng variants: {missing:?}");
+}
+
 #[test]
 fn keywords_are_deterministic_loadable_and_reused() {
     if !have_tts() {
