@@ -763,7 +763,7 @@ pub fn distill(args: &DistillArgs) -> Result<()> {
 
 /// The samples of `set` whose group is one of `groups`; an error naming each group the
 /// split does not hold (with the split's own groups, so that a typo is easy to see).
-fn only_groups(set: &FeatureSet, groups: &[String], split: SplitArg) -> Result<FeatureSet> {
+fn only_groups(set: &FeatureSet, groups: &[String], split: &str) -> Result<FeatureSet> {
     let present: std::collections::BTreeSet<&str> = set.groups.iter().map(String::as_str).collect();
     let missing: Vec<&str> = groups
         .iter()
@@ -775,7 +775,7 @@ fn only_groups(set: &FeatureSet, groups: &[String], split: SplitArg) -> Result<F
         bail!(
             "no sample of group {} in the {} split (it holds {} groups: {}{})",
             missing.join(", "),
-            format!("{split:?}").to_lowercase(),
+            split,
             present.len(),
             shown.join(", "),
             if present.len() > shown.len() { ", …" } else { "" }
@@ -812,18 +812,19 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
             args.split
         );
     }
+    let split_name = format!("{:?}", args.split).to_lowercase();
     let chosen;
     let set = if args.groups.is_empty() {
         set
     } else {
-        chosen = only_groups(set, &args.groups, args.split)?;
+        chosen = only_groups(set, &args.groups, &split_name)?;
         &chosen
     };
     let score = pipeline::score(&model, &data, set)?;
     if args.json {
         let mut v = serde_json::to_value(&score)?;
         v["model"] = args.model.display().to_string().into();
-        v["split"] = format!("{:?}", args.split).to_lowercase().into();
+        v["split"] = split_name.into();
         if !args.groups.is_empty() {
             v["only_groups"] = args.groups.clone().into();
         }

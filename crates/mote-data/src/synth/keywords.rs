@@ -32,8 +32,8 @@ use crate::split::group_hash;
 
 /// The generator's name in `manifest.json`.
 pub const GENERATOR: &str = "synth-keywords";
-/// Bumped whenever the output for a given seed and options changes (2: the variants
-/// `paul`, `robert` and `steph` by their file names; version 1 got the default voice).
+/// Bumped whenever the output for a given seed and options changes (2: espeak-ng variant
+/// names fixed, see [`ESPEAK_VARIANTS`]).
 pub const GENERATOR_VERSION: u32 = 2;
 
 /// The ten keywords of the Speech Commands benchmark's 12-class task.
